@@ -43,7 +43,7 @@ import {
   type Tensor,
   type TensorInfo,
 } from './codec/tensor.js';
-import type { Runtime } from './runtimes/runtime.js';
+import { findSignature, type Runtime } from './runtimes/runtime.js';
 
 /** Worker routes, by gRPC method. */
 export const GRPC_ROUTES = {
@@ -249,7 +249,7 @@ function setDifference(a: string[], b: Set<string>): string[] {
 async function predict(runtime: Runtime, body: Uint8Array, ctx: CallContext): Promise<Uint8Array> {
   const request = parse('PredictRequest', () => readPredictRequest(body));
   const sigName = request.spec.signatureName || DEFAULT_SIGNATURE;
-  const signature = runtime.signatures[sigName];
+  const signature = findSignature(runtime, sigName);
   if (!signature) {
     throw new ServingError(Code.FAILED_PRECONDITION, `Serving signature key "${sigName}" not found.`);
   }
@@ -571,7 +571,7 @@ export async function regressExamples(
 
 function inferenceSignature(runtime: Runtime, signatureName: string): { sigName: string; signature: SignatureDef } {
   const sigName = signatureName || DEFAULT_SIGNATURE;
-  const signature = runtime.signatures[sigName];
+  const signature = findSignature(runtime, sigName);
   if (!signature) throw invalidArgument(`No signature was found with the name: ${sigName}`);
   return { sigName, signature };
 }
@@ -659,7 +659,7 @@ async function multiInference(runtime: Runtime, body: Uint8Array, ctx: CallConte
     const sigName = task.spec.signatureName || DEFAULT_SIGNATURE;
     if (seen.has(sigName)) throw invalidArgument(`Duplicate evaluation of signature: ${sigName}`);
     seen.add(sigName);
-    const signature = runtime.signatures[sigName];
+    const signature = findSignature(runtime, sigName);
     if (!signature) throw invalidArgument(`Requested signature not found in model graph: ${sigName}`);
     if (task.method !== CLASSIFY_METHOD && task.method !== REGRESS_METHOD) {
       throw new ServingError(Code.UNIMPLEMENTED, `Unsupported signature method_name: ${task.method}`);

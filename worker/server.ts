@@ -21,7 +21,7 @@ import { CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD } from './codec/tens
 import { classifyExamples, handleGrpcRoute, isGrpcRoute, regressExamples } from './grpc-api.js';
 import { encodeClassifyResponse, encodeRegressResponse, parseExamplesRequest } from './codec/classify-regress-json.js';
 import { serializeExamples } from './runtimes/tensorflow/example.js';
-import type { Runtime } from './runtimes/runtime.js';
+import { findSignature, type Runtime } from './runtimes/runtime.js';
 import { metricsText } from './metrics.js';
 
 const gunzip = promisify(zlib.gunzip);
@@ -84,7 +84,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, optio
 async function predict(runtime: Runtime, body: Buffer): Promise<string> {
   const { doc, signatureName } = parsePredictBody(body);
   const sigName = signatureName || DEFAULT_SIGNATURE;
-  const signature = runtime.signatures[sigName];
+  const signature = findSignature(runtime, sigName);
   if (!signature) {
     throw invalidArgument(`Serving signature name: "${sigName}" not found in signature def`);
   }

@@ -241,6 +241,17 @@ describe('Predict', () => {
         grpc.status.FAILED_PRECONDITION,
         'Serving signature key "nope" not found.',
       ],
+      // Names of Object.prototype members are names like any other (found by the fuzzer: was INTERNAL).
+      [
+        { model_spec: { name: 'half_plus_two', signature_name: 'toString' }, inputs: { x } },
+        grpc.status.FAILED_PRECONDITION,
+        'Serving signature key "toString" not found.',
+      ],
+      [
+        { model_spec: { name: 'half_plus_two', signature_name: '__proto__' }, inputs: { x } },
+        grpc.status.FAILED_PRECONDITION,
+        'Serving signature key "__proto__" not found.',
+      ],
       [
         { model_spec: { name: 'add_sub' }, inputs: { input_x: x } },
         grpc.status.INVALID_ARGUMENT,

@@ -17,6 +17,14 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+/**
+ * A signature by a name the client chose. An own-property lookup: a plain `signatures[name]` would
+ * answer `toString`, `constructor` or `__proto__` with Object.prototype's members.
+ */
+export function findSignature(runtime: Pick<Runtime, 'signatures'>, name: string): SignatureDef | undefined {
+  return Object.hasOwn(runtime.signatures, name) ? runtime.signatures[name] : undefined;
+}
+
 export interface RuntimeOptions {
   /** Threads for one op; 0 lets the engine choose. */
   intraOpThreads: number;

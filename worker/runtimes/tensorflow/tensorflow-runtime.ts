@@ -26,7 +26,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Code, ServingError, failedPrecondition, invalidArgument } from '../../../common/errors.js';
 import { dtypeString, type SignatureDef, type Tensor } from '../../codec/tensor.js';
-import type { Runtime, RuntimeOptions } from '../runtime.js';
+import { findSignature, type Runtime, type RuntimeOptions } from '../runtime.js';
 import { compileSignature, fromOrtTensor, ONNX_BACKEND, toOrtTensor, type CompiledSignature } from './fast-path.js';
 import { VARIABLE_OPS, WRITE_OPS } from './freeze.js';
 import { Interpreter } from './interpreter.js';
@@ -177,7 +177,7 @@ export class TensorFlowRuntime implements Runtime {
   async run(signatureName: string, inputs: Record<string, Tensor>, outputs?: readonly string[]): Promise<Record<string, Tensor>> {
     const interpreter = this.#interpreter;
     if (!interpreter) throw new ServingError(Code.UNAVAILABLE, 'The model has been unloaded');
-    const sig = this.signatures[signatureName];
+    const sig = findSignature(this, signatureName);
     if (!sig) throw failedPrecondition(`Serving signature key "${signatureName}" not found.`);
     const feeds = new Map<string, TfTensor>();
     let i = 0;
