@@ -122,6 +122,11 @@ export const FLAG_SPECS = {
     default: String(256 * 1024 * 1024),
     help: 'extension: most elements in one input tensor',
   },
+  max_b64_bytes: {
+    kind: 'int',
+    default: String(64 * 1024 * 1024),
+    help: 'extension: most bytes one {"b64": ...} JSON value may decode to',
+  },
   max_inflight_per_version: {
     kind: 'int',
     default: '1024',

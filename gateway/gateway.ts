@@ -123,6 +123,7 @@ export async function startGateway(flags: Flags, log: Logger = rootLogger): Prom
       limits: {
         maxJsonDepth: flags.max_json_depth,
         maxTensorElements: flags.max_tensor_elements,
+        maxB64Bytes: flags.max_b64_bytes,
         maxBodyBytes: flags.max_request_bytes,
       },
       ...(batching ? { batching } : {}),

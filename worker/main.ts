@@ -52,6 +52,7 @@ const { values: flags } = parseArgs({
     saved_model_tags: { type: 'string', default: 'serve' },
     max_json_depth: { type: 'string', default: '100000' },
     max_tensor_elements: { type: 'string', default: String(256 * 1024 * 1024) },
+    max_b64_bytes: { type: 'string', default: String(64 * 1024 * 1024) },
     enable_signature_method_name_check: { type: 'string', default: 'false' },
     redis_url: { type: 'string', default: process.env.REDIS_URL ?? '' },
     redis_prefix: { type: 'string', default: 'modelgate' },
@@ -113,7 +114,7 @@ async function main(): Promise<void> {
   }
   setMethodNameCheck(flags.enable_signature_method_name_check === 'true');
   setJsonLimits({ maxDepth: Number(flags.max_json_depth) });
-  setTensorLimits({ maxElements: Number(flags.max_tensor_elements) });
+  setTensorLimits({ maxElements: Number(flags.max_tensor_elements), maxB64Bytes: Number(flags.max_b64_bytes) });
   const started = performance.now();
   setWorkerLabels(flags.model_name ?? '', flags.model_version ?? '');
   const runtime = await withBatching(await loadRuntime());

@@ -60,8 +60,8 @@ export interface WorkerOptions {
   savedModelTags: string;
   /** --enable_signature_method_name_check */
   methodNameCheck: boolean;
-  /** Input limits the worker enforces (--max_json_depth, --max_tensor_elements, --max_request_bytes). */
-  limits?: { maxJsonDepth: number; maxTensorElements: number; maxBodyBytes: number };
+  /** Input limits the worker enforces (--max_json_depth, --max_tensor_elements, --max_b64_bytes, --max_request_bytes). */
+  limits?: { maxJsonDepth: number; maxTensorElements: number; maxB64Bytes: number; maxBodyBytes: number };
   /** --enable_batching: the resolved batching parameters, and whether version folders may override them. */
   batching?: { options: BatchingOptions; perModel: boolean };
 }
@@ -117,6 +117,7 @@ export class WorkerProcess extends EventEmitter {
           ? [
               `--max_json_depth=${this.#options.limits.maxJsonDepth}`,
               `--max_tensor_elements=${this.#options.limits.maxTensorElements}`,
+              `--max_b64_bytes=${this.#options.limits.maxB64Bytes}`,
               `--max_body_bytes=${this.#options.limits.maxBodyBytes}`,
             ]
           : []),

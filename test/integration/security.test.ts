@@ -33,6 +33,7 @@ test('limits: body size 413, JSON depth and tensor size 400, in-flight bound 429
     '--max_request_bytes=100000',
     '--max_json_depth=20',
     '--max_tensor_elements=1000',
+    '--max_b64_bytes=1000',
     '--max_inflight_per_version=1',
   ]);
   try {
@@ -45,6 +46,18 @@ test('limits: body size 413, JSON depth and tensor size 400, in-flight bound 429
     const wide = await post(`${base}/v1/models/half_plus_two:predict`, `{"instances": [${'1.0,'.repeat(2000)}1.0]}`);
     assert.equal(wide.status, 400);
     assert.match(wide.json.error!, /Input tensor has 2001 elements; the limit is 1000/);
+    const b64 = (n: number) =>
+      JSON.stringify({
+        inputs: {
+          in_float16: [1], in_float: [1], in_double: [1], in_int8: [1], in_int16: [1], in_int32: [1], in_int64: [1],
+          in_uint8: [1], in_uint16: [1], in_uint32: [1], in_uint64: [1], in_bool: [true],
+          in_string: [{ b64: Buffer.alloc(n, 7).toString('base64') }],
+        },
+      });
+    assert.equal((await post(`${base}/v1/models/dtypes:predict`, b64(1000))).status, 200);
+    const longB64 = await post(`${base}/v1/models/dtypes:predict`, b64(1001));
+    assert.equal(longB64.status, 400);
+    assert.match(longB64.json.error!, /b64 value decodes to 1001 bytes; the limit is 1000 \(--max_b64_bytes\)/);
     // One request in flight per version: a burst gets fast 429s, never a queue without bound.
     const row = `[${new Array(784).fill('0.5').join(',')}]`;
     const body = `{"instances": [${row}]}`;

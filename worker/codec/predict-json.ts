@@ -296,11 +296,15 @@ export function shapeToString(shape: readonly number[] | null): string {
  */
 const STRUCTURE_CHECK_THRESHOLD = 1 << 16;
 
-const tensorLimits = { maxElements: 256 * 1024 * 1024 };
+const tensorLimits = { maxElements: 256 * 1024 * 1024, maxB64Bytes: 64 * 1024 * 1024 };
 
-/** Caps the elements of one decoded input tensor (--max_tensor_elements). */
-export function setTensorLimits(next: { maxElements?: number }): void {
+/**
+ * Caps the elements of one decoded input tensor (--max_tensor_elements) and the decoded bytes of one
+ * `{"b64": ...}` value (--max_b64_bytes).
+ */
+export function setTensorLimits(next: { maxElements?: number; maxB64Bytes?: number }): void {
   if (next.maxElements !== undefined) tensorLimits.maxElements = next.maxElements;
+  if (next.maxB64Bytes !== undefined) tensorLimits.maxB64Bytes = next.maxB64Bytes;
 }
 
 function allocateFor(value: JsonValue, shape: number[], dtype: DType, count: number): TensorData {
@@ -556,10 +560,24 @@ export function base64Decode(text: string): Uint8Array | null {
   return out.slice(0, n);
 }
 
-/** TF's JsonDecodeBase64Object: `{"b64": "..."}` to bytes. */
+/** TF's JsonDecodeBase64Object: `{"b64": "..."}` to bytes, at most --max_b64_bytes of them. */
 export function decodeBase64Object(v: JsonObject): Uint8Array {
   if (!isBase64Object(v)) throw invalidArgument(`JSON Value: ${jsonDebugString(v)} not formatted correctly for base64 data`);
-  const bytes = base64Decode(v.b64 as string);
+  const text = v.b64 as string;
+  // Measured before decoding, so an oversize value is refused without allocating its bytes: 4 symbols
+  // carry 3 bytes; only when that bound is over the limit are spaces and padding counted out.
+  if (Math.ceil((text.length * 3) / 4) > tensorLimits.maxB64Bytes) {
+    let symbols = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c !== 0x3d && c !== 0x2e && !isAsciiSpace(c)) symbols++;
+    }
+    const bytes = Math.floor((symbols * 6) / 8);
+    if (bytes > tensorLimits.maxB64Bytes) {
+      throw invalidArgument(`b64 value decodes to ${bytes} bytes; the limit is ${tensorLimits.maxB64Bytes} (--max_b64_bytes)`);
+    }
+  }
+  const bytes = base64Decode(text);
   if (bytes === null) throw invalidArgument('Unable to base64 decode');
   return bytes;
 }
