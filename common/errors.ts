@@ -5,6 +5,7 @@
  * Every failure that reaches a client is a `ServingError`: a code plus TF Serving's exact message.
  * REST writes it as `{"error": message}` with `httpStatus(code)`; gRPC uses the code number directly.
  */
+import { escapeJsonString } from './json-string.js';
 
 export const Code = {
   OK: 0,
@@ -66,5 +67,5 @@ export const deadlineExceeded = (msg: string) => new ServingError(Code.DEADLINE_
 
 /** Serialises an error body the way TF Serving's REST server does (rapidjson PrettyWriter, 4-space indent). */
 export function errorBody(message: string): string {
-  return `{\n    "error": ${JSON.stringify(message)}\n}`;
+  return `{\n    "error": ${escapeJsonString(message)}\n}`;
 }

@@ -222,17 +222,18 @@ export function defaultOutDir(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "models");
 }
 
-async function isMain(): Promise<boolean> {
+/** Whether the module at `moduleUrl` is the script node was started with (not one imported by it). */
+export async function isMainModule(moduleUrl: string): Promise<boolean> {
   const entry = process.argv[1];
   if (!entry) return false;
   try {
-    return (await realpath(entry)) === (await realpath(fileURLToPath(import.meta.url)));
+    return (await realpath(entry)) === (await realpath(fileURLToPath(moduleUrl)));
   } catch {
     return false;
   }
 }
 
-if (await isMain()) {
+if (await isMainModule(import.meta.url)) {
   const outDir = path.resolve(process.argv[2] ?? defaultOutDir());
   try {
     await writeExampleModels(outDir, (line) => console.log(line));

@@ -13,9 +13,8 @@
  * MLP and a small conv net) feed tests and `bench/savedmodel.ts`; they are not part of the repository.
  * Files whose content is already identical are left alone; one line is printed per file written.
  */
-import { mkdir, readFile, realpath, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   attr,
   SavedModelBuilder,
@@ -24,7 +23,7 @@ import {
   type FunctionBuilder,
   type SavedModelFiles,
 } from '../worker/runtimes/tensorflow/saved-model-writer.js';
-import { mulberry32 } from './make-example-models.js';
+import { defaultOutDir, isMainModule, mulberry32 } from './make-example-models.js';
 
 const PREDICT = 'tensorflow/serving/predict';
 const F32 = attr.type('DT_FLOAT');
@@ -195,21 +194,7 @@ export function exampleSavedModels(): Array<{ relDir: string; files: SavedModelF
   return [{ relDir: 'tf_half_plus_two/1', files: makeTfHalfPlusTwo() }];
 }
 
-export function defaultOutDir(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'models');
-}
-
-async function isMain(): Promise<boolean> {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return (await realpath(entry)) === (await realpath(fileURLToPath(import.meta.url)));
-  } catch {
-    return false;
-  }
-}
-
-if (await isMain()) {
+if (await isMainModule(import.meta.url)) {
   const outDir = path.resolve(process.argv[2] ?? defaultOutDir());
   try {
     for (const { relDir, files } of exampleSavedModels()) {

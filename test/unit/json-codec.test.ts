@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { Code, ServingError } from '../../common/errors.js';
+import { Code, errorBody, ServingError } from '../../common/errors.js';
+import { escapeJsonString } from '../../common/json-string.js';
 import {
   decodeExamplesRequest,
   encodeClassifyResponse,
@@ -19,12 +20,10 @@ import {
 } from '../../worker/codec/json-reader.js';
 import {
   PrettyJsonWriter,
-  escapeJsonString,
   formatFloat32,
   formatFloat64,
   formatRapidjsonDouble,
   jsonDebugString,
-  writeErrorBody,
 } from '../../worker/codec/json-writer.js';
 import {
   base64Decode,
@@ -392,8 +391,8 @@ describe('json-writer', () => {
   });
 
   it('writes error bodies with a 4-space indent', () => {
-    assert.equal(writeErrorBody('Servable not found for request: Latest(half)'), '{\n    "error": "Servable not found for request: Latest(half)"\n}');
-    assert.equal(writeErrorBody('Bad key: "key"'), '{\n    "error": "Bad key: \\"key\\""\n}');
+    assert.equal(errorBody('Servable not found for request: Latest(half)'), '{\n    "error": "Servable not found for request: Latest(half)"\n}');
+    assert.equal(errorBody('Bad key: "key"'), '{\n    "error": "Bad key: \\"key\\""\n}');
   });
 
   it("lays out values like rapidjson's PrettyWriter", () => {
