@@ -11,15 +11,18 @@
  *   modelgate_worker_restarts_total{model, version}
  *   modelgate_config_reloads_total{result}
  *   modelgate_redis_connected, modelgate_model_versions{model, state}
+ * prom-client's default process series for the gateway process (process_resident_memory_bytes,
+ * nodejs_heap_size_used_bytes, nodejs_external_memory_bytes, event loop lag, GC, …),
  * and every local worker's own series (batching queue depth, batch sizes), scraped from the worker
  * at collection time with `model` and `version` labels added.
  *
  * One registry per process: tests that start several gateways in one process share it.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { codeName } from '../common/errors.js';
 
 export const registry = new Registry();
+collectDefaultMetrics({ register: registry });
 
 /** TF Serving's latency buckets are in microseconds; these span 50 µs to 60 s. */
 const LATENCY_BUCKETS_US = [50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1e6, 5e6, 60e6];
