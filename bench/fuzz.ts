@@ -41,6 +41,8 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '4' },
     rss_tolerance: { type: 'string', default: '0.05' },
     write: { type: 'boolean', default: false },
+    only: { type: 'string', default: '' },
+    gateway_node_options: { type: 'string', default: '' },
   },
 });
 const total = Number(args.cases);
@@ -48,23 +50,27 @@ const seed = Number(args.seed);
 const concurrency = Number(args.concurrency);
 const tolerance = Number(args.rss_tolerance);
 if (!Number.isInteger(total) || total < 10 || !Number.isInteger(seed) || !(concurrency >= 1)) {
-  process.stderr.write('usage: fuzz.js --cases=N (>= 10) [--seed=S] [--concurrency=C] [--rss_tolerance=0.05] [--write]\n');
+  process.stderr.write('usage: fuzz.js --cases=N (>= 10) [--seed=S] [--concurrency=C] [--rss_tolerance=0.05] [--only=rest|tcp|grpc|config|batching] [--gateway_node_options=...] [--write]\n');
   process.exit(2);
 }
 
-const share = {
-  rest: Math.round(total * 0.45),
-  tcp: Math.round(total * 0.05),
-  grpc: Math.round(total * 0.3),
-  config: Math.round(total * 0.15),
-  batching: 0,
-};
-share.batching = total - share.rest - share.tcp - share.grpc - share.config;
+const families = ['rest', 'tcp', 'grpc', 'config', 'batching'] as const;
+const only = args.only as (typeof families)[number] | '';
+if (only && !families.includes(only)) {
+  process.stderr.write(`--only takes one of ${families.join(', ')}\n`);
+  process.exit(2);
+}
+const share = only
+  ? { rest: 0, tcp: 0, grpc: 0, config: 0, batching: 0, [only]: total }
+  : { rest: Math.round(total * 0.45), tcp: Math.round(total * 0.05), grpc: Math.round(total * 0.3), config: Math.round(total * 0.15), batching: 0 };
+if (!only) share.batching = total - share.rest - share.tcp - share.grpc - share.config;
 
 const fmt = (n: number | undefined) => (n === undefined ? 'gone' : `${(n / MiB).toFixed(1)} MiB`);
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const started = Date.now();
 
+// --gateway_node_options reaches the gateway (and its workers) as NODE_OPTIONS, e.g. a V8 heap cap.
+if (args.gateway_node_options) process.env.NODE_OPTIONS = args.gateway_node_options;
 const gw = await startFuzzGateway({ monitoring: true });
 const results: Record<string, FuzzStats> = {};
 
@@ -82,6 +88,7 @@ interface RoundMemory {
   rssPeak: number;
   rssEnd: number;
   heapUsed: number;
+  heapTotal: number;
   external: number;
 }
 const rounds: RoundMemory[] = [];
@@ -91,11 +98,12 @@ const sampler = setInterval(() => {
 }, 100);
 sampler.unref();
 
-async function gatewayHeap(): Promise<{ heapUsed: number; external: number }> {
+async function gatewayHeap(): Promise<{ heapUsed: number; heapTotal: number; external: number }> {
   const text = await (await request(`${gw.base}${FUZZ_METRICS_PATH}`, { headersTimeout: 5000, bodyTimeout: 5000 })).body.text();
   const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
   return {
     heapUsed: metric('nodejs_heap_size_used_bytes'),
+    heapTotal: metric('nodejs_heap_size_total_bytes'),
     external: metric('nodejs_external_memory_bytes'),
   };
 }
@@ -132,7 +140,7 @@ try {
       log(
         `round ${r + 1}/${ROUNDS}: ${rest.cases + tcp.cases + grpcStats.cases} network cases, ` +
           `${rest.violationCount + tcp.violationCount + grpcStats.violationCount} violations, ${((Date.now() - started) / 1000).toFixed(0)} s; ` +
-          `gateway RSS peak ${fmt(rounds.at(-1)!.rssPeak)}, end ${fmt(rssEnd)}, JS heap ${fmt(heap.heapUsed)}, external ${fmt(heap.external)}`,
+          `gateway RSS peak ${fmt(rounds.at(-1)!.rssPeak)}, end ${fmt(rssEnd)}, JS heap ${fmt(heap.heapUsed)} of ${fmt(heap.heapTotal)}, external ${fmt(heap.external)}`,
       );
       if (r === 1) workerSamples.push(workerRss('after warm-up'));
     }
@@ -141,12 +149,12 @@ try {
     await pool.close();
   }
   workerSamples.push(workerRss('at end'));
-  results.REST = rest;
-  results['raw TCP'] = tcp;
-  results.gRPC = grpcStats;
+  if (share.rest) results.REST = rest;
+  if (share.tcp) results['raw TCP'] = tcp;
+  if (share.grpc) results.gRPC = grpcStats;
 
-  results['models.config'] = await runTextFuzzGuarded('config', share.config, seed + 13);
-  results.BatchingParameters = await runTextFuzzGuarded('batching', share.batching, seed + 17);
+  if (share.config) results['models.config'] = await runTextFuzzGuarded('config', share.config, seed + 13);
+  if (share.batching) results.BatchingParameters = await runTextFuzzGuarded('batching', share.batching, seed + 17);
 
   // The fleet is as it was: same statuses, same worker processes, gateway alive.
   const problems: string[] = [];
@@ -187,9 +195,9 @@ try {
       '|---|---|---|---|',
       ...Object.entries(results).map(([name, s]) => `| ${name} | ${s.cases.toLocaleString('en')} | ${s.violationCount} | ${statusTable(s)} |`),
       '',
-      '| round | gateway RSS peak | RSS at end of round | JS heap used | external memory |',
-      '|---|---|---|---|---|',
-      ...rounds.map((r) => `| ${r.round} | ${fmt(r.rssPeak)} | ${fmt(r.rssEnd)} | ${fmt(r.heapUsed)} | ${fmt(r.external)} |`),
+      '| round | gateway RSS peak | RSS at end of round | JS heap used | JS heap total (V8) | external memory |',
+      '|---|---|---|---|---|---|',
+      ...rounds.map((r) => `| ${r.round} | ${fmt(r.rssPeak)} | ${fmt(r.rssEnd)} | ${fmt(r.heapUsed)} | ${fmt(r.heapTotal)} | ${fmt(r.external)} |`),
       '',
       '| worker RSS | ' + workerSamples.map((w) => w.when).join(' | ') + ' |',
       '|---|' + workerSamples.map(() => '---|').join(''),
@@ -203,7 +211,11 @@ try {
         'Text configs must parse or fail with `file:line:col: `.',
       ...(all.violations.length ? ['', 'First violations:', '', ...all.violations.map((v) => `- ${v.replace(/\n/g, ' ')}`)] : []),
     ].join('\n');
-    await updateResults('Fuzzing', `npm run fuzz -- --cases=${total}${seed !== 1 ? ` --seed=${seed}` : ''} --write`, body);
+    const section = only ? `Fuzzing: ${only} only${args.gateway_node_options ? `, gateway NODE_OPTIONS=${args.gateway_node_options}` : ''}` : 'Fuzzing';
+    const command =
+      `npm run fuzz -- --cases=${total}${seed !== 1 ? ` --seed=${seed}` : ''}${only ? ` --only=${only}` : ''}` +
+      `${args.gateway_node_options ? ` --gateway_node_options=${args.gateway_node_options}` : ''} --write`;
+    await updateResults(section, command, body);
   }
 } finally {
   await gw.stop();

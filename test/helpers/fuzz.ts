@@ -132,10 +132,11 @@ export const FUZZ_MODELS = ['half_plus_two', 'add_sub', 'mlp', 'dtypes', 'broken
 /** Every HTTP status a /v1 route is documented to answer (README: REST API, Limits, Security). */
 export const DOCUMENTED_REST_STATUSES = new Set([200, 400, 401, 404, 413, 429, 499, 501, 503, 504]);
 /**
- * Statuses Node's HTTP parser answers on its own before any route runs (documented in the README's
- * Limits: a request head over 16 KiB gets 431; a request line or header the parser rejects, 400).
+ * Statuses Node's HTTP server answers on its own before any route runs (documented in the README's
+ * Limits: a request head over 16 KiB gets 431; a request line or header the parser rejects, 400), and
+ * the interim `100 Continue` it sends to a request with `Expect: 100-continue` before the final answer.
  */
-export const PROTOCOL_STATUSES = new Set([400, 431]);
+export const PROTOCOL_STATUSES = new Set([100, 400, 431]);
 
 /** URL-safe characters plus the ones TF Serving's regexes care about, and percent-escape debris. */
 const SEGMENT_UNITS = [
@@ -764,6 +765,7 @@ export async function checkRawCase(host: string, port: number, c: RawCase, timeo
     see(stats, answer.error ? `TCP closed (${answer.error})` : 'TCP closed, no answer');
     return;
   }
+  if (statuses.at(-1)! < 200) violation(stats, `TCP only an interim ${statuses.at(-1)} answer for ${show(c.bytes)}: ${show(text, 300)}`);
   for (const s of statuses) {
     see(stats, `TCP ${s}`);
     if (!DOCUMENTED_REST_STATUSES.has(s) && !PROTOCOL_STATUSES.has(s)) {
