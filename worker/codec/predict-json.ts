@@ -511,6 +511,16 @@ function isAsciiSpace(c: number): boolean {
   return c === 0x20 || (c >= 0x09 && c <= 0x0d);
 }
 
+/** The bytes `base64Decode(text)` yields when `text` is valid: 6 bits per symbol, spaces and pads aside. */
+function base64DecodedLength(text: string): number {
+  let symbols = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x3d && c !== 0x2e && !isAsciiSpace(c)) symbols++;
+  }
+  return Math.floor((symbols * 6) / 8);
+}
+
 /**
  * absl::Base64Unescape's rules: standard alphabet; ASCII whitespace anywhere is skipped; the data may
  * end with no padding or with exactly the right padding (`=`, or `.`); after the first pad only pads and
@@ -564,15 +574,10 @@ export function base64Decode(text: string): Uint8Array | null {
 export function decodeBase64Object(v: JsonObject): Uint8Array {
   if (!isBase64Object(v)) throw invalidArgument(`JSON Value: ${jsonDebugString(v)} not formatted correctly for base64 data`);
   const text = v.b64 as string;
-  // Measured before decoding, so an oversize value is refused without allocating its bytes: 4 symbols
-  // carry 3 bytes; only when that bound is over the limit are spaces and padding counted out.
+  // Measured before decoding, so an oversize value is refused without allocating its bytes; the exact
+  // count (a scan) only when the quick bound is over the limit.
   if (Math.ceil((text.length * 3) / 4) > tensorLimits.maxB64Bytes) {
-    let symbols = 0;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c !== 0x3d && c !== 0x2e && !isAsciiSpace(c)) symbols++;
-    }
-    const bytes = Math.floor((symbols * 6) / 8);
+    const bytes = base64DecodedLength(text);
     if (bytes > tensorLimits.maxB64Bytes) {
       throw invalidArgument(`b64 value decodes to ${bytes} bytes; the limit is ${tensorLimits.maxB64Bytes} (--max_b64_bytes)`);
     }
