@@ -14,7 +14,7 @@
  * Every multi-key change is one Lua script (atomic in Redis); each states its KEYS and ARGV.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import type { SignatureDef } from '../worker/codec/tensor.js';
+import type { SignatureDef } from './signature.js';
 
 export interface SharedKeys {
   writer: string;

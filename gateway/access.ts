@@ -10,7 +10,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadProtoRoot } from '../common/protos.js';
-import { parseTextFormat } from './config/text-format.js';
+import { parseTextFormat } from '../common/text-format.js';
 
 export interface AccessTokens {
   admin: string;

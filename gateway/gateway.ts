@@ -30,7 +30,7 @@ import {
   defaultBatchingOptions,
   loadBatchingParametersFile,
   type BatchingOptions,
-} from '../worker/batching/batching-parameters.js';
+} from '../common/batching-parameters.js';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const EXAMPLE_CONFIG = path.join(PROJECT_ROOT, 'config', 'models.config');

@@ -118,33 +118,52 @@ function modelLabel(o: RequestObservation): string {
   return o.model;
 }
 
-export function observeRequest(o: RequestObservation): void {
-  const status = codeName(o.code);
-  const version = o.version === undefined ? '' : String(o.version);
-  const model = modelLabel(o);
-  tfRequestCount.inc({ model_name: model, status });
-  requests.inc({ model, version, api: o.api, entrypoint: o.entrypoint, code: status });
-  if (o.code === 0) {
-    tfRequestLatency.observe({ model_name: model, API: o.api, entrypoint: o.entrypoint }, o.seconds * 1e6);
-    duration.observe({ model, version, api: o.api, entrypoint: o.entrypoint }, o.seconds);
-  }
+interface BoundSeries {
+  tfCount: { inc(): void };
+  requests: { inc(): void };
+  /** Latency series, for OK answers only. */
+  tfLatency: { observe(v: number): void } | undefined;
+  duration: { observe(v: number): void } | undefined;
 }
 
-/** TF code for an HTTP status the REST front door answered with (the inverse of errors.ts's map). */
-export function codeForHttpStatus(status: number): number {
-  switch (status) {
-    case 200: return 0;
-    case 499: return 1;
-    case 400: return 3;
-    case 504: return 4;
-    case 404: return 5;
-    case 409: return 6;
-    case 403: return 7;
-    case 429: return 8;
-    case 501: return 12;
-    case 503: return 14;
-    case 401: return 16;
-    default: return status >= 500 ? 13 : 2;
+/**
+ * Label sets bound once per (model, version, api, front door, code): prom-client hashes a label
+ * object on every call otherwise. Only requests that reached a version (a configured model) are
+ * bound, so the map is bounded by what is configured; it is dropped if it ever grows past
+ * MAX_BOUND_SERIES (models and versions come and go over a long life).
+ */
+const boundSeries = new Map<string, BoundSeries>();
+const MAX_BOUND_SERIES = 10_000;
+
+function bind(model: string, version: string, api: string, entrypoint: string, code: number): BoundSeries {
+  const status = codeName(code);
+  const ok = code === 0;
+  return {
+    tfCount: tfRequestCount.labels({ model_name: model, status }),
+    requests: requests.labels({ model, version, api, entrypoint, code: status }),
+    tfLatency: ok ? tfRequestLatency.labels({ model_name: model, API: api, entrypoint }) : undefined,
+    duration: ok ? duration.labels({ model, version, api, entrypoint }) : undefined,
+  };
+}
+
+export function observeRequest(o: RequestObservation): void {
+  let series: BoundSeries | undefined;
+  if (o.version !== undefined) {
+    const key = `${o.model}\u0000${o.version}\u0000${o.api}\u0000${o.entrypoint}\u0000${o.code}`;
+    series = boundSeries.get(key);
+    if (!series) {
+      if (boundSeries.size >= MAX_BOUND_SERIES) boundSeries.clear();
+      series = bind(o.model, String(o.version), o.api, o.entrypoint, o.code);
+      boundSeries.set(key, series);
+    }
+  } else {
+    series = bind(modelLabel(o), '', o.api, o.entrypoint, o.code);
+  }
+  series.tfCount.inc();
+  series.requests.inc();
+  if (o.code === 0) {
+    series.tfLatency?.observe(o.seconds * 1e6);
+    series.duration?.observe(o.seconds);
   }
 }
 

@@ -90,10 +90,11 @@ export function makeAddSub(): Uint8Array {
 /**
  * An MLP images[batch,784] -> Gemm+ReLU (256) -> Gemm+ReLU (256) -> Gemm (10) -> Softmax ->
  * probabilities[batch,10]. Weights are Glorot-uniform and biases small uniform, from mulberry32(seed).
+ * `hidden` changes the two hidden widths (the benches use 1024 for a compute-bound model).
  */
-export function makeMlp(seed: number): Uint8Array {
+export function makeMlp(seed: number, hidden = MLP_HIDDEN_SIZE): Uint8Array {
   const rand = mulberry32(seed);
-  const sizes = [MLP_INPUT_SIZE, MLP_HIDDEN_SIZE, MLP_HIDDEN_SIZE, MLP_OUTPUT_SIZE];
+  const sizes = [MLP_INPUT_SIZE, hidden, hidden, MLP_OUTPUT_SIZE];
   const g = graph("mlp").input("images", "float", [BATCH_DIM, MLP_INPUT_SIZE]);
   let current = "images";
   for (let layer = 0; layer < sizes.length - 1; layer++) {
@@ -120,7 +121,7 @@ export function makeMlp(seed: number): Uint8Array {
   }
   g.node("Softmax", ["logits"], ["probabilities"], { axis: intAttr(-1) }, { name: "softmax" });
   g.output("probabilities", "float", [BATCH_DIM, MLP_OUTPUT_SIZE]);
-  return g.build({ docString: `784-256-256-10 MLP, mulberry32 seed ${seed}`, modelVersion: seed });
+  return g.build({ docString: `784-${hidden}-${hidden}-10 MLP, mulberry32 seed ${seed}`, modelVersion: seed });
 }
 
 /** The dtypes covered by `makeAllDtypesIdentity`, in input/output order. */

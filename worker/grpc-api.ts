@@ -3,15 +3,15 @@
  * spec and forwards the serialized request message untouched; this module decodes it, runs the
  * signature and answers with the serialized response message.
  *
- *   POST /grpc/predict          PredictRequest         → PredictResponse
- *   POST /grpc/classify         ClassificationRequest  → ClassificationResponse
- *   POST /grpc/regress          RegressionRequest      → RegressionResponse
- *   POST /grpc/multi_inference  MultiInferenceRequest  → MultiInferenceResponse
+ *   GRPC_PREDICT          PredictRequest         → PredictResponse
+ *   GRPC_CLASSIFY         ClassificationRequest  → ClassificationResponse
+ *   GRPC_REGRESS          RegressionRequest      → RegressionResponse
+ *   GRPC_MULTI_INFERENCE  MultiInferenceRequest  → MultiInferenceResponse
  *
- * Request headers: `x-tf-version` (the version the gateway resolved, echoed in the response's
- * model_spec) and `x-tf-timeout-ms` (what is left of the client's deadline; work that has not started
- * by then is refused with DEADLINE_EXCEEDED). A failure answers with the HTTP status for its code, the
- * TF code number in `x-tf-code`, and the message as the UTF-8 body.
+ * (request kinds of the worker protocol, common/worker-protocol.ts). The request frame carries the
+ * version the gateway resolved (echoed in the response's model_spec) and what is left of the
+ * client's deadline: work that has not started by then is refused with DEADLINE_EXCEEDED, and work of
+ * a cancelled call with CANCELLED.
  *
  * Behaviour and messages follow TF Serving's predict_util.cc, classifier.cc, regressor.cc,
  * multi_inference.cc and util.cc, with two choices of ours: classify/regress insist on the signature's
@@ -22,9 +22,9 @@
  * tensors, and here only the fields that matter are decoded. Classify and Regress feed each
  * tf.Example's serialized bytes, exactly as they arrived, to the signature's DT_STRING input.
  */
-import type http from 'node:http';
 import protobuf from 'protobufjs';
-import { Code, httpStatus, invalidArgument, ServingError } from '../common/errors.js';
+import { Code, invalidArgument, ServingError } from '../common/errors.js';
+import { Kind } from '../common/worker-protocol.js';
 import {
   decodeTensorProto,
   dataTypeName,
@@ -45,99 +45,33 @@ import {
 } from './codec/tensor.js';
 import { findSignature, type Runtime } from './runtimes/runtime.js';
 
-/** Worker routes, by gRPC method. */
-export const GRPC_ROUTES = {
-  Predict: '/grpc/predict',
-  Classify: '/grpc/classify',
-  Regress: '/grpc/regress',
-  MultiInference: '/grpc/multi_inference',
-} as const;
-
-/** Response header carrying the TF error code number of a failed call. */
-export const TF_CODE_HEADER = 'x-tf-code';
-/** Request header: the servable version the gateway resolved. */
-export const TF_VERSION_HEADER = 'x-tf-version';
-/** Request header: milliseconds left before the client's deadline. */
-export const TF_TIMEOUT_HEADER = 'x-tf-timeout-ms';
-
-export function isGrpcRoute(url: string): boolean {
-  return url.startsWith('/grpc/');
-}
-
 export interface CallContext {
   /** The servable version, for response model specs; absent when the gateway did not say. */
   version: string | undefined;
   /** Epoch milliseconds after which work must not start. */
   deadline: number | undefined;
+  /** Set when the client stopped waiting (a CANCEL frame): work not started yet is dropped. */
+  cancelled?: boolean;
 }
 
-/**
- * Serves one `/grpc/*` request whose body has been read. Never throws: failures become the error
- * response described above.
- */
-export async function handleGrpcRoute(
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-  runtime: Runtime,
-  body: Uint8Array,
-): Promise<void> {
-  const ctx = callContext(req.headers);
-  try {
-    let out: Uint8Array;
-    switch (req.url) {
-      case GRPC_ROUTES.Predict:
-        out = await predict(runtime, body, ctx);
-        break;
-      case GRPC_ROUTES.Classify:
-        out = await classifyOrRegress(runtime, body, ctx, CLASSIFY_METHOD);
-        break;
-      case GRPC_ROUTES.Regress:
-        out = await classifyOrRegress(runtime, body, ctx, REGRESS_METHOD);
-        break;
-      case GRPC_ROUTES.MultiInference:
-        out = await multiInference(runtime, body, ctx);
-        break;
-      default:
-        throw new ServingError(Code.UNIMPLEMENTED, `Unknown worker gRPC route ${req.url}`);
-    }
-    res.writeHead(200, { 'content-type': 'application/x-protobuf', 'content-length': out.length });
-    res.end(out);
-  } catch (err) {
-    sendGrpcError(res, err);
+/** Runs one gRPC-kind request on its serialized message; failures are thrown as ServingErrors. */
+export function runGrpc(kind: number, runtime: Runtime, body: Uint8Array, ctx: CallContext): Promise<Uint8Array> {
+  switch (kind) {
+    case Kind.GRPC_PREDICT:
+      return predict(runtime, body, ctx);
+    case Kind.GRPC_CLASSIFY:
+      return classifyOrRegress(runtime, body, ctx, CLASSIFY_METHOD);
+    case Kind.GRPC_REGRESS:
+      return classifyOrRegress(runtime, body, ctx, REGRESS_METHOD);
+    case Kind.GRPC_MULTI_INFERENCE:
+      return multiInference(runtime, body, ctx);
+    default:
+      return Promise.reject(new ServingError(Code.UNIMPLEMENTED, `Unknown worker request kind ${kind}`));
   }
 }
 
-function callContext(headers: http.IncomingHttpHeaders): CallContext {
-  const version = headers[TF_VERSION_HEADER];
-  const timeout = headers[TF_TIMEOUT_HEADER];
-  const ms = typeof timeout === 'string' && /^\d+$/.test(timeout) ? Number(timeout) : undefined;
-  return {
-    version: typeof version === 'string' && /^-?\d+$/.test(version) ? version : undefined,
-    deadline: ms === undefined ? undefined : Date.now() + ms,
-  };
-}
-
-function sendGrpcError(res: http.ServerResponse, err: unknown): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const e = toServingError(err);
-  const body = Buffer.from(e.message, 'utf8');
-  res.writeHead(httpStatus(e.code), {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': body.length,
-    [TF_CODE_HEADER]: String(e.code),
-  });
-  res.end(body);
-}
-
-function toServingError(err: unknown): ServingError {
-  if (err instanceof ServingError) return err;
-  return new ServingError(Code.INTERNAL, String((err as Error)?.message ?? err));
-}
-
-function checkDeadline(ctx: CallContext): void {
+export function checkDeadline(ctx: CallContext): void {
+  if (ctx.cancelled) throw new ServingError(Code.CANCELLED, 'Cancelled');
   if (ctx.deadline !== undefined && Date.now() >= ctx.deadline) {
     throw new ServingError(Code.DEADLINE_EXCEEDED, 'Deadline Exceeded');
   }

@@ -13,8 +13,8 @@
  */
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import { Code, ServingError } from '../common/errors.js';
+import { parseWorkerArgs, type WorkerFlags, type WorkerMessage } from '../common/worker-protocol.js';
 import { OnnxRuntime } from './runtimes/onnx-runtime.js';
 import { loadThreadedTensorFlowRuntime } from './runtimes/tensorflow/index.js';
 import type { Runtime } from './runtimes/runtime.js';
@@ -28,43 +28,18 @@ import {
   defaultBatchingOptions,
   perModelBatchingOptions,
   type BatchingOptions,
-} from './batching/batching-parameters.js';
+} from '../common/batching-parameters.js';
 import { batchingMetrics, setWorkerLabels } from './metrics.js';
 import { connectRedis, defineScripts, EndpointLease, sharedKeys } from '../common/shared-state.js';
 
-export type WorkerMessage =
-  | { type: 'ready'; signatures: Runtime['signatures']; backends: Runtime['backends']; loadMillis: number }
-  | { type: 'failed'; code: number; message: string };
-
-const { values: flags } = parseArgs({
-  options: {
-    model_name: { type: 'string' },
-    model_version: { type: 'string' },
-    model_platform: { type: 'string', default: 'onnx' },
-    version_path: { type: 'string' },
-    socket_path: { type: 'string' },
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string' },
-    intra_op_threads: { type: 'string', default: '1' },
-    inter_op_threads: { type: 'string', default: '1' },
-    max_body_bytes: { type: 'string', default: String(256 * 1024 * 1024) },
-    drain_timeout_ms: { type: 'string', default: '30000' },
-    saved_model_tags: { type: 'string', default: 'serve' },
-    max_json_depth: { type: 'string', default: '100000' },
-    max_tensor_elements: { type: 'string', default: String(256 * 1024 * 1024) },
-    max_b64_bytes: { type: 'string', default: String(64 * 1024 * 1024) },
-    enable_signature_method_name_check: { type: 'string', default: 'false' },
-    redis_url: { type: 'string', default: process.env.REDIS_URL ?? '' },
-    redis_prefix: { type: 'string', default: 'modelgate' },
-    advertise_host: { type: 'string' },
-    worker_lease_ms: { type: 'string', default: '2000' },
-    enable_batching: { type: 'string', default: 'false' },
-    /** The gateway's resolved --batching_parameters_file (BatchingOptions as JSON); empty = defaults. */
-    batching_options: { type: 'string', default: '' },
-    enable_per_model_batching_parameters: { type: 'string', default: 'false' },
-  },
-  strict: true,
-});
+const flags = ((): WorkerFlags => {
+  try {
+    return parseWorkerArgs(process.argv.slice(2), process.env);
+  } catch (err) {
+    console.error(`modelgate-worker: ${(err as Error).message}`);
+    process.exit(2);
+  }
+})();
 
 function report(msg: WorkerMessage): void {
   if (process.send) process.send(msg);
@@ -72,15 +47,15 @@ function report(msg: WorkerMessage): void {
 }
 
 async function loadRuntime(): Promise<Runtime> {
-  const options = { intraOpThreads: Number(flags.intra_op_threads), interOpThreads: Number(flags.inter_op_threads) };
+  const options = { intraOpThreads: flags.intra_op_threads, interOpThreads: flags.inter_op_threads };
   switch (flags.model_platform) {
     case 'onnx':
-      return OnnxRuntime.load(flags.version_path as string, options);
+      return OnnxRuntime.load(flags.version_path, options);
     case 'tensorflow':
       // The model runs on its own thread; if that thread dies, exit so the gateway restarts us.
       return loadThreadedTensorFlowRuntime(
-        flags.version_path as string,
-        { ...options, tags: (flags.saved_model_tags as string).split(',').filter(Boolean) },
+        flags.version_path,
+        { ...options, tags: flags.saved_model_tags.split(',').filter(Boolean) },
         { logFields: { model: flags.model_name, version: flags.model_version }, onExit: () => process.exit(1) },
       );
     default:
@@ -90,14 +65,12 @@ async function loadRuntime(): Promise<Runtime> {
 
 /** With --enable_batching, runs go through a BatchScheduler (per-model parameters when asked for). */
 async function withBatching(runtime: Runtime): Promise<Runtime> {
-  if (flags.enable_batching !== 'true') return runtime;
-  const global: BatchingOptions = flags.batching_options
-    ? (JSON.parse(flags.batching_options) as BatchingOptions)
-    : defaultBatchingOptions();
+  if (!flags.enable_batching) return runtime;
+  const global: BatchingOptions = (flags.batching_options as BatchingOptions | undefined) ?? defaultBatchingOptions();
   let options: BatchingOptions | undefined = global;
-  if (flags.enable_per_model_batching_parameters === 'true') {
+  if (flags.enable_per_model_batching_parameters) {
     try {
-      options = await perModelBatchingOptions(flags.version_path as string, global);
+      options = await perModelBatchingOptions(flags.version_path, global);
     } catch (err) {
       await runtime.close();
       if (err instanceof BatchingConfigError) throw new ServingError(Code.INVALID_ARGUMENT, err.message);
@@ -112,20 +85,19 @@ async function main(): Promise<void> {
   if (!flags.version_path || (!flags.socket_path && !flags.port)) {
     throw new ServingError(Code.INVALID_ARGUMENT, 'worker needs --version_path and --socket_path or --port');
   }
-  setMethodNameCheck(flags.enable_signature_method_name_check === 'true');
-  setJsonLimits({ maxDepth: Number(flags.max_json_depth) });
-  setTensorLimits({ maxElements: Number(flags.max_tensor_elements), maxB64Bytes: Number(flags.max_b64_bytes) });
+  setMethodNameCheck(flags.enable_signature_method_name_check);
+  setJsonLimits({ maxDepth: flags.max_json_depth });
+  setTensorLimits({ maxElements: flags.max_tensor_elements, maxB64Bytes: flags.max_b64_bytes });
   const started = performance.now();
-  setWorkerLabels(flags.model_name ?? '', flags.model_version ?? '');
+  setWorkerLabels(flags.model_name, String(flags.model_version));
   const runtime = await withBatching(await loadRuntime());
-  const server = createWorkerServer({ runtime, maxBodyBytes: Number(flags.max_body_bytes) });
+  const worker = createWorkerServer({ runtime, maxBodyBytes: flags.max_body_bytes });
+  const server = worker.server;
   if (flags.socket_path) {
     await rm(flags.socket_path, { force: true });
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(flags.socket_path, resolve));
   } else {
-    await new Promise<void>((resolve, reject) =>
-      server.once('error', reject).listen(Number(flags.port), flags.host, resolve),
-    );
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(flags.port, flags.host, resolve));
   }
   report({ type: 'ready', signatures: runtime.signatures, backends: runtime.backends, loadMillis: performance.now() - started });
   const lease = flags.redis_url && flags.port ? register(runtime) : undefined;
@@ -136,15 +108,11 @@ async function main(): Promise<void> {
     stopping = true;
     // Leave routing first, then drain what is already on its way.
     void lease?.stop();
-    server.close(() => {
-      runtime.close().finally(() => process.exit(0));
-    });
-    server.closeIdleConnections();
-    // Connections still busy past the deadline are cut so a stuck request cannot keep the worker alive.
-    setTimeout(() => {
-      server.closeAllConnections();
-      process.exit(0);
-    }, Number(flags.drain_timeout_ms)).unref();
+    // Requests still running past the deadline are cut so a stuck one cannot keep the worker alive.
+    void worker
+      .drain(flags.drain_timeout_ms)
+      .then(() => runtime.close())
+      .finally(() => process.exit(0));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -153,24 +121,24 @@ async function main(): Promise<void> {
 
 /** Registers this standalone worker in the shared routing state and keeps its lease. */
 function register(runtime: Runtime): EndpointLease {
-  const redis = connectRedis(flags.redis_url as string);
+  const redis = connectRedis(flags.redis_url);
   redis.on('error', () => {}); // reconnects on its own; the lease is renewed once Redis is back
   defineScripts(redis);
-  const host = flags.advertise_host ?? (flags.host === '0.0.0.0' ? os.hostname() : (flags.host as string));
+  const host = flags.advertise_host || (flags.host === '0.0.0.0' ? os.hostname() : flags.host);
   const url = `http://${host}:${flags.port}`;
   const lease = new EndpointLease(
     redis,
     sharedKeys(flags.redis_prefix),
     {
       id: `standalone/${host}:${flags.port}/${flags.model_name}/${flags.model_version}`,
-      model: flags.model_name as string,
-      version: Number(flags.model_version),
+      model: flags.model_name,
+      version: flags.model_version,
       state: 'AVAILABLE',
       url,
       owner: 'standalone',
       signatures: runtime.signatures,
     },
-    Number(flags.worker_lease_ms),
+    flags.worker_lease_ms,
   );
   lease.start();
   return lease;

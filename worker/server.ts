@@ -1,24 +1,38 @@
 /**
- * The worker's small internal HTTP API. One worker serves one model version; the gateway has already
- * resolved the model, version or label, so routes name only the method:
+ * The worker's server: the worker protocol (common/worker-protocol.ts) on a Unix socket or TCP port.
+ * One worker serves one model version; the gateway has already resolved the model, version or label,
+ * so a request names only its kind:
  *
- *   POST /predict    body: TF Serving's predict JSON (gzip allowed) → TF Serving's predict JSON
- *   POST /classify   body: TF Serving's classify JSON → `{"results": ...}`
- *   POST /regress    body: TF Serving's regress JSON → `{"results": ...}`
- *   GET  /healthz    200 while the model is loaded
- *   GET  /metrics    this worker's Prometheus registry (worker/metrics.ts), as text
- *   POST /grpc/...   serialized gRPC request messages (see grpc-api.ts)
+ *   REST_PREDICT / REST_CLASSIFY / REST_REGRESS   TF Serving's JSON bodies (gzip allowed) → JSON answer
+ *   GRPC_*                                        serialized request message → response message (grpc-api.ts)
+ *   HEALTH                                        `ok` while the model is loaded
+ *   METRICS                                       this worker's Prometheus registry (worker/metrics.ts)
  *
- * Errors are TF Serving's `{"error": ...}` with its HTTP status. Node's http module is enough here:
- * a few fixed routes, no parsing beyond reading the body.
+ * REST errors are TF Serving's `{"error": ...}` with its HTTP status; gRPC errors are the TF code and
+ * the message. A connection whose first bytes are not the protocol's preface is handed to a small
+ * HTTP server with `GET /healthz` and `GET /metrics`, for container health checks and people.
  */
 import http from 'node:http';
+import net from 'node:net';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { Code, errorBody, httpStatus, invalidArgument, ServingError } from '../common/errors.js';
+import { Code, errorBody, httpStatus, invalidArgument, ServingError, toServingError } from '../common/errors.js';
+import {
+  CoalescingWriter,
+  decodeRequest,
+  encodeResponseHead,
+  FLAG_GZIP,
+  FrameReader,
+  FrameType,
+  isGrpcKind,
+  Kind,
+  NO_DEADLINE,
+  PREFACE,
+  ProtocolError,
+} from '../common/worker-protocol.js';
 import { decodePredictInputs, encodePredictResponse, parsePredictBody } from './codec/predict-json.js';
 import { CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD } from './codec/tensor.js';
-import { classifyExamples, handleGrpcRoute, isGrpcRoute, regressExamples } from './grpc-api.js';
+import { checkDeadline, classifyExamples, regressExamples, runGrpc, type CallContext } from './grpc-api.js';
 import { encodeClassifyResponse, encodeRegressResponse, parseExamplesRequest } from './codec/classify-regress-json.js';
 import { serializeExamples } from './runtimes/tensorflow/example.js';
 import { findSignature, type Runtime } from './runtimes/runtime.js';
@@ -36,52 +50,191 @@ export interface WorkerServerOptions {
   maxBodyBytes: number;
 }
 
-export function createWorkerServer(options: WorkerServerOptions): http.Server {
-  const server = http.createServer((req, res) => {
-    handle(req, res, options).catch((err) => sendError(res, err));
+export interface WorkerServer {
+  readonly server: net.Server;
+  /** Requests being worked on, over every connection. */
+  readonly inFlight: number;
+  /**
+   * Stops accepting connections, lets requests in flight finish (at most `drainMs`), then closes
+   * every connection. Resolves when done.
+   */
+  drain(drainMs: number): Promise<void>;
+}
+
+interface Answer {
+  status: number;
+  code: number;
+  body: Buffer | string;
+}
+
+export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
+  const connections = new Set<Connection>();
+  const http1 = createHttpFallback();
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true);
+    sniff(socket, (rest) => {
+      const conn = new Connection(socket, options, {
+        started: () => void inFlight++,
+        finished: () => {
+          if (--inFlight === 0) idle?.();
+        },
+      });
+      connections.add(conn);
+      socket.once('close', () => connections.delete(conn));
+      if (rest.length > 0) conn.onData(rest);
+    }, (first) => {
+      socket.pause();
+      socket.unshift(first);
+      http1.emit('connection', socket);
+      socket.resume();
+    });
   });
-  server.keepAliveTimeout = 60_000;
-  server.headersTimeout = 65_000;
-  // Requests come only from gateways over keep-alive pools; no per-request timeout here, the gateway owns it.
-  server.requestTimeout = 0;
-  return server;
+
+  return {
+    server,
+    get inFlight() {
+      return inFlight;
+    },
+    async drain(drainMs: number): Promise<void> {
+      server.close();
+      if (inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, drainMs);
+          idle = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      for (const c of connections) c.end();
+      http1.closeAllConnections();
+    },
+  };
 }
 
-async function handle(req: http.IncomingMessage, res: http.ServerResponse, options: WorkerServerOptions): Promise<void> {
-  const url = req.url ?? '/';
-  if (req.method === 'GET' && url === '/healthz') {
-    send(res, 200, '{"status":"ok"}');
-    return;
+/** Reads the first bytes: the preface → the protocol, with what followed it; else → HTTP. */
+function sniff(socket: net.Socket, onProtocol: (rest: Buffer) => void, onHttp: (first: Buffer) => void): void {
+  let seen: Buffer = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+    if (seen.length < PREFACE.length && PREFACE.subarray(0, seen.length).equals(seen)) return;
+    socket.off('data', onData);
+    if (seen.subarray(0, PREFACE.length).equals(PREFACE)) onProtocol(seen.subarray(PREFACE.length));
+    else onHttp(seen);
+  };
+  socket.on('data', onData);
+  socket.on('error', () => socket.destroy());
+}
+
+interface InFlightCounter {
+  started(): void;
+  finished(): void;
+}
+
+/** One gateway connection: frames in, answers out, in whatever order they finish. */
+class Connection {
+  readonly #socket: net.Socket;
+  readonly #options: WorkerServerOptions;
+  readonly #reader: FrameReader;
+  readonly #writer: CoalescingWriter;
+  readonly #counter: InFlightCounter;
+  /** Requests of this connection being worked on, by id (CANCEL marks them). */
+  readonly #active = new Map<number, CallContext>();
+  #ending = false;
+
+  constructor(socket: net.Socket, options: WorkerServerOptions, counter: InFlightCounter) {
+    this.#socket = socket;
+    this.#options = options;
+    this.#counter = counter;
+    // A frame is a request body plus a few hundred bytes of head at most.
+    this.#reader = new FrameReader(options.maxBodyBytes + 1024);
+    this.#writer = new CoalescingWriter(socket);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
   }
-  if (req.method === 'GET' && url === '/metrics') {
-    const { contentType, body } = await metricsText();
-    res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
-    res.end(body);
-    return;
+
+  onData(chunk: Buffer): void {
+    try {
+      this.#reader.push(chunk, (frame) => {
+        if (frame.type === FrameType.REQUEST) this.#request(frame.id, frame.payload);
+        else if (frame.type === FrameType.CANCEL) {
+          const ctx = this.#active.get(frame.id);
+          if (ctx) ctx.cancelled = true;
+        } else throw new ProtocolError(`unexpected frame type ${frame.type}`);
+      });
+    } catch (err) {
+      // A peer that does not speak the protocol gets nothing more from this connection.
+      this.#socket.destroy(err as Error);
+    }
   }
-  if (req.method !== 'POST') {
-    sendError(res, invalidArgument(`Malformed request: ${req.method} ${url}`));
-    return;
+
+  /** Closes once every answer has been written. */
+  end(): void {
+    this.#ending = true;
+    if (this.#active.size === 0) this.#socket.end();
   }
-  const body = await readBody(req, options.maxBodyBytes);
-  if (isGrpcRoute(url)) {
-    await handleGrpcRoute(req, res, options.runtime, body);
-    return;
-  }
-  switch (url) {
-    case '/predict':
-      send(res, 200, await predict(options.runtime, body));
-      return;
-    case '/classify':
-    case '/regress':
-      send(res, 200, await classifyOrRegress(options.runtime, body, url === '/classify' ? CLASSIFY_METHOD : REGRESS_METHOD));
-      return;
-    default:
-      sendError(res, invalidArgument(`Malformed request: ${req.method} ${url}`));
+
+  #request(id: number, payload: Buffer): void {
+    const req = decodeRequest(payload);
+    const ctx: CallContext = {
+      version: Number.isNaN(req.version) ? undefined : String(req.version),
+      deadline: req.timeoutMs === NO_DEADLINE ? undefined : Date.now() + req.timeoutMs,
+      cancelled: false,
+    };
+    this.#active.set(id, ctx);
+    this.#counter.started();
+    serve(this.#options, req.kind, req.flags, req.body, ctx)
+      .catch((err: unknown) => failure(req.kind, err))
+      .then((answer) => {
+        this.#active.delete(id);
+        this.#counter.finished();
+        const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
+        this.#writer.write(encodeResponseHead(id, answer.status, answer.code, body.length), body);
+        if (this.#ending && this.#active.size === 0) this.#socket.end();
+      });
   }
 }
 
-async function predict(runtime: Runtime, body: Buffer): Promise<string> {
+function failure(kind: number, err: unknown): Answer {
+  const e = toServingError(err);
+  if (isGrpcKind(kind)) return { status: httpStatus(e.code), code: e.code, body: e.message };
+  return { status: httpStatus(e.code), code: e.code, body: errorBody(e.message) };
+}
+
+async function serve(options: WorkerServerOptions, kind: number, flags: number, body: Buffer, ctx: CallContext): Promise<Answer> {
+  if (kind === Kind.HEALTH) return { status: 200, code: Code.OK, body: 'ok' };
+  if (kind === Kind.METRICS) return { status: 200, code: Code.OK, body: (await metricsText()).body };
+  if (body.length > options.maxBodyBytes) {
+    throw new ServingError(Code.RESOURCE_EXHAUSTED, `Request body is larger than the limit of ${options.maxBodyBytes} bytes`);
+  }
+  if (flags & FLAG_GZIP) body = await gunzipBody(body);
+  const runtime = options.runtime;
+  switch (kind) {
+    case Kind.REST_PREDICT:
+      return { status: 200, code: Code.OK, body: await predict(runtime, body, ctx) };
+    case Kind.REST_CLASSIFY:
+    case Kind.REST_REGRESS:
+      return {
+        status: 200,
+        code: Code.OK,
+        body: await classifyOrRegress(runtime, body, kind === Kind.REST_CLASSIFY ? CLASSIFY_METHOD : REGRESS_METHOD, ctx),
+      };
+    default: {
+      const out = await runGrpc(kind, runtime, body, ctx);
+      return { status: 200, code: Code.OK, body: Buffer.from(out.buffer, out.byteOffset, out.byteLength) };
+    }
+  }
+}
+
+function gunzipBody(raw: Buffer): Promise<Buffer> {
+  return gunzip(raw, { maxOutputLength: MAX_UNCOMPRESSED_BYTES }).catch((err: Error) => {
+    throw invalidArgument(`Failed to decompress gzip request body: ${err.message}`);
+  });
+}
+
+async function predict(runtime: Runtime, body: Buffer, ctx: CallContext): Promise<string> {
   const { doc, signatureName } = parsePredictBody(body);
   const sigName = signatureName || DEFAULT_SIGNATURE;
   const signature = findSignature(runtime, sigName);
@@ -92,65 +245,46 @@ async function predict(runtime: Runtime, body: Buffer): Promise<string> {
     throw invalidArgument(`Failed to get input map for signature: ${signatureName || 'DEFAULT'}`);
   }
   const { format, inputs } = decodePredictInputs(doc, signature);
+  checkDeadline(ctx);
   const outputs = await runtime.run(sigName, inputs);
   return encodePredictResponse(format, outputs, Object.keys(signature.outputs));
 }
 
-async function classifyOrRegress(runtime: Runtime, body: Buffer, method: string): Promise<string> {
+async function classifyOrRegress(runtime: Runtime, body: Buffer, method: string, ctx: CallContext): Promise<string> {
   const classify = method === CLASSIFY_METHOD;
   const request = parseExamplesRequest(body, classify ? 'classify' : 'regress');
   const examples = serializeExamples(request.examples, request.context);
   const signatureName = request.signatureName ?? '';
   if (classify) {
-    const result = await classifyExamples(runtime, signatureName, examples);
+    const result = await classifyExamples(runtime, signatureName, examples, ctx);
     return encodeClassifyResponse(
       result.classifications.map((c) =>
         c.classes.map((k): [string, number] => [k.label ? textDecoder.decode(k.label) : '', k.score ?? 0]),
       ),
     );
   }
-  const result = await regressExamples(runtime, signatureName, examples);
+  const result = await regressExamples(runtime, signatureName, examples, ctx);
   return encodeRegressResponse(result.regressions);
 }
 
-function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        req.destroy();
-        reject(new ServingError(Code.RESOURCE_EXHAUSTED, `Request body is larger than the limit of ${maxBytes} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', reject);
-    req.on('end', () => {
-      const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
-      if (!/gzip/i.test(req.headers['content-encoding'] ?? '')) {
-        resolve(raw);
-        return;
-      }
-      gunzip(raw, { maxOutputLength: MAX_UNCOMPRESSED_BYTES }).then(resolve, (err: Error) =>
-        reject(invalidArgument(`Failed to decompress gzip request body: ${err.message}`)),
+/** `GET /healthz` and `GET /metrics` over HTTP/1.1, for what does not speak the protocol. */
+function createHttpFallback(): http.Server {
+  const server = http.createServer((req, res) => {
+    const send = (status: number, type: string, body: string) => {
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    };
+    if (req.method === 'GET' && req.url === '/healthz') {
+      send(200, 'application/json', '{"status":"ok"}');
+    } else if (req.method === 'GET' && req.url === '/metrics') {
+      metricsText().then(
+        ({ contentType, body }) => send(200, contentType, body),
+        (err: unknown) => send(500, 'application/json', errorBody(toServingError(err).message)),
       );
-    });
+    } else {
+      send(404, 'application/json', errorBody(`Not found: ${req.method} ${req.url} (this port speaks the worker protocol)`));
+    }
   });
-}
-
-function send(res: http.ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
-function sendError(res: http.ServerResponse, err: unknown): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const e =
-    err instanceof ServingError ? err : new ServingError(Code.INTERNAL, String((err as Error)?.message ?? err));
-  send(res, httpStatus(e.code), errorBody(e.message));
+  server.keepAliveTimeout = 5_000;
+  return server;
 }

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import type protobuf from 'protobufjs';
 import { loadProtoRoot } from '../../common/protos.js';
-import { parseTextFormat, type SourcePos } from './text-format.js';
+import { parseTextFormat, type SourcePos } from '../../common/text-format.js';
 
 export type Platform = 'tensorflow' | 'onnx';
 

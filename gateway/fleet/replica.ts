@@ -1,12 +1,12 @@
 /**
- * What the request path needs from anything that serves a model version: a connection pool to it and
- * a count of requests in flight. Local worker processes (`WorkerProcess`) and workers found in the
- * shared Redis view (`RemoteReplica`) both are replicas.
+ * What the request path needs from anything that serves a model version: a channel to it (the worker
+ * protocol) and a count of requests in flight. Local worker processes (`WorkerProcess`) and workers
+ * found in the shared Redis view (`RemoteReplica`) both are replicas.
  */
-import { Pool } from 'undici';
+import { targetFromUrl, WorkerChannel } from './worker-channel.js';
 
 export interface Replica {
-  readonly pool: Pool;
+  readonly channel: WorkerChannel;
   inFlight: number;
   /** Process id, for local workers. */
   readonly pid?: number | undefined;
@@ -16,16 +16,16 @@ export interface Replica {
 export class RemoteReplica implements Replica {
   readonly id: string;
   readonly url: string;
-  readonly pool: Pool;
+  readonly channel: WorkerChannel;
   inFlight = 0;
 
   constructor(id: string, url: string, connections: number) {
     this.id = id;
     this.url = url;
-    this.pool = new Pool(url, { connections, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 1_000 } });
+    this.channel = new WorkerChannel(targetFromUrl(url), connections);
   }
 
   async close(): Promise<void> {
-    await this.pool.close().catch(() => {});
+    this.channel.close();
   }
 }

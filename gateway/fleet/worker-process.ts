@@ -1,6 +1,6 @@
 /**
- * One local worker process serving one model version, and the connection pool the gateway uses to
- * reach it.
+ * One local worker process serving one model version, and the channel (worker protocol) the gateway
+ * uses to reach it.
  *
  * Lifecycle: `start()` forks `worker/main.js`, which loads the model and listens on a Unix socket in
  * this gateway's run directory; it resolves when the worker reports ready (or rejects on failure, exit
@@ -16,18 +16,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Pool } from 'undici';
 import { Code, ServingError } from '../../common/errors.js';
 import type { Platform } from '../config/model-config.js';
-import type { WorkerMessage } from '../../worker/main.js';
-import type { SignatureDef } from '../../worker/codec/tensor.js';
-import type { BatchingOptions } from '../../worker/batching/batching-parameters.js';
+import { Kind, workerArgs, type WorkerMessage } from '../../common/worker-protocol.js';
+import type { SignatureDef } from '../../common/signature.js';
+import type { BatchingOptions } from '../../common/batching-parameters.js';
+import { WorkerChannel } from './worker-channel.js';
 
 const WORKER_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../worker/main.js');
 
 const HEALTH_INTERVAL_MS = 250;
 const HEALTH_TIMEOUT_MS = 500;
 const HEALTH_FAILURES = 2;
+const EMPTY = new Uint8Array(0);
 
 let runDir: string | undefined;
 let socketCounter = 0;
@@ -54,7 +55,7 @@ export interface WorkerOptions {
   /** Deadline for in-flight requests when stopping, before the worker is killed. */
   drainTimeoutMs: number;
   intraOpThreads: number;
-  /** Connections the gateway keeps to this worker. */
+  /** Multiplexed connections the gateway keeps to this worker (--worker_connections). */
   connections: number;
   /** --saved_model_tags, comma-separated. */
   savedModelTags: string;
@@ -77,7 +78,7 @@ export class WorkerProcess extends EventEmitter {
   readonly socketPath: string;
   inFlight = 0;
   #child: ChildProcess | undefined;
-  #pool: Pool | undefined;
+  #channel: WorkerChannel | undefined;
   #stopping = false;
   #healthTimer: NodeJS.Timeout | undefined;
   #healthFailures = 0;
@@ -90,9 +91,9 @@ export class WorkerProcess extends EventEmitter {
     this.socketPath = socketPath();
   }
 
-  get pool(): Pool {
-    if (!this.#pool) throw new ServingError(Code.UNAVAILABLE, 'worker is not ready');
-    return this.#pool;
+  get channel(): WorkerChannel {
+    if (!this.#channel) throw new ServingError(Code.UNAVAILABLE, 'worker is not ready');
+    return this.#channel;
   }
 
   get pid(): number | undefined {
@@ -101,34 +102,35 @@ export class WorkerProcess extends EventEmitter {
 
   start(): Promise<ReadyInfo> {
     const { spec } = this;
+    const o = this.#options;
     const child = fork(
       WORKER_MAIN,
-      [
-        `--model_name=${spec.model}`,
-        `--model_version=${spec.version}`,
-        `--model_platform=${spec.platform}`,
-        `--version_path=${spec.versionPath}`,
-        `--socket_path=${this.socketPath}`,
-        `--intra_op_threads=${this.#options.intraOpThreads}`,
-        `--drain_timeout_ms=${this.#options.drainTimeoutMs}`,
-        `--saved_model_tags=${this.#options.savedModelTags}`,
-        `--enable_signature_method_name_check=${this.#options.methodNameCheck}`,
-        ...(this.#options.limits
-          ? [
-              `--max_json_depth=${this.#options.limits.maxJsonDepth}`,
-              `--max_tensor_elements=${this.#options.limits.maxTensorElements}`,
-              `--max_b64_bytes=${this.#options.limits.maxB64Bytes}`,
-              `--max_body_bytes=${this.#options.limits.maxBodyBytes}`,
-            ]
-          : []),
-        ...(this.#options.batching
-          ? [
-              '--enable_batching=true',
-              `--batching_options=${JSON.stringify(this.#options.batching.options)}`,
-              `--enable_per_model_batching_parameters=${this.#options.batching.perModel}`,
-            ]
-          : []),
-      ],
+      workerArgs({
+        model_name: spec.model,
+        model_version: spec.version,
+        model_platform: spec.platform,
+        version_path: spec.versionPath,
+        socket_path: this.socketPath,
+        intra_op_threads: o.intraOpThreads,
+        drain_timeout_ms: o.drainTimeoutMs,
+        saved_model_tags: o.savedModelTags,
+        enable_signature_method_name_check: o.methodNameCheck,
+        ...(o.limits
+          ? {
+              max_json_depth: o.limits.maxJsonDepth,
+              max_tensor_elements: o.limits.maxTensorElements,
+              max_b64_bytes: o.limits.maxB64Bytes,
+              max_body_bytes: o.limits.maxBodyBytes,
+            }
+          : {}),
+        ...(o.batching
+          ? {
+              enable_batching: true,
+              batching_options: o.batching.options,
+              enable_per_model_batching_parameters: o.batching.perModel,
+            }
+          : {}),
+      }),
       { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' },
     );
     this.#child = child;
@@ -147,12 +149,7 @@ export class WorkerProcess extends EventEmitter {
       };
       child.on('message', (msg: WorkerMessage) => {
         if (msg.type === 'ready') {
-          this.#pool = new Pool('http://localhost', {
-            socketPath: this.socketPath,
-            connections: this.#options.connections,
-            pipelining: 1,
-            keepAliveTimeout: 30_000,
-          });
+          this.#channel = new WorkerChannel({ path: this.socketPath }, this.#options.connections);
           settle({ signatures: msg.signatures, backends: msg.backends, loadMillis: msg.loadMillis });
           this.#startHealthChecks();
         } else if (msg.type === 'failed') {
@@ -163,8 +160,8 @@ export class WorkerProcess extends EventEmitter {
         const reason = signal ? `signal ${signal}` : `code ${code}`;
         clearInterval(this.#healthTimer);
         settle(new ServingError(Code.UNKNOWN, `Worker process exited during load (${reason})`));
-        void this.#pool?.destroy().catch(() => {});
-        this.#pool = undefined;
+        this.#channel?.destroy();
+        this.#channel = undefined;
         if (!this.#stopping) this.emit('exit', reason);
       });
     });
@@ -176,19 +173,17 @@ export class WorkerProcess extends EventEmitter {
    */
   #startHealthChecks(): void {
     this.#healthTimer = setInterval(() => {
-      const pool = this.#pool;
-      if (!pool || this.#stopping) return;
-      pool
-        .request({ path: '/healthz', method: 'GET', headersTimeout: HEALTH_TIMEOUT_MS, bodyTimeout: HEALTH_TIMEOUT_MS })
-        .then(async (res) => {
-          await res.body.dump();
-          if (res.statusCode !== 200) throw new Error(`health check answered ${res.statusCode}`);
+      const channel = this.#channel;
+      if (!channel || this.#stopping) return;
+      channel
+        .call({ kind: Kind.HEALTH, body: EMPTY, deadline: Date.now() + HEALTH_TIMEOUT_MS })
+        .then((res) => {
+          if (res.status !== 200) throw new Error(`health check answered ${res.status}`);
           this.#healthFailures = 0;
         })
         .catch(() => {
           if (this.#stopping) return;
           if (++this.#healthFailures >= HEALTH_FAILURES) {
-            this.emit('unresponsive');
             this.#child?.kill('SIGKILL');
           }
         });
@@ -206,7 +201,7 @@ export class WorkerProcess extends EventEmitter {
       await new Promise((r) => setTimeout(r, 10));
     }
     const child = this.#child;
-    await this.#pool?.close().catch(() => {});
+    this.#channel?.close();
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       const killTimer = setTimeout(() => child.kill('SIGKILL'), this.#options.drainTimeoutMs);

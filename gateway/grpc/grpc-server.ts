@@ -4,7 +4,7 @@
  *
  * Message size limits default to INT32_MAX both ways, as TF Serving's server sets them (clients keep
  * their own 4 MB default). `--grpc_channel_arguments` (`k=v,k=v`, integer-looking values as ints)
- * passes further server options and may override those limits.
+ * passes further server options and may override those limits (and channelz, off by default here).
  */
 import path from 'node:path';
 import {
@@ -22,7 +22,8 @@ import type { ConfigSource } from '../config/config-source.js';
 import type { ModelManager } from '../manager/model-manager.js';
 import { healthService, HealthState } from './health-service.js';
 import { modelService } from './model-service.js';
-import { predictionService } from './prediction-service.js';
+import { PREDICTION_SERVICE, predictionHandlers, predictionService } from './prediction-service.js';
+import { installFastUnary } from './fast-unary.js';
 import { rawServiceDefinition } from './services.js';
 
 export interface GrpcServerOptions {
@@ -105,6 +106,8 @@ function bind(server: Server, address: string, tls: GrpcTls | undefined): Promis
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcFrontDoor> {
   const server = new Server({
+    // Channelz bookkeeping costs a few percent per call; nothing here serves channelz.
+    'grpc.enable_channelz': 0,
     'grpc.max_receive_message_length': options.maxMessageSize,
     'grpc.max_send_message_length': options.maxMessageSize,
     ...parseChannelArguments(options.channelArguments),
@@ -136,6 +139,18 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcF
     server.forceShutdown();
     throw err;
   }
+  const channelOptions = parseChannelArguments(options.channelArguments);
+  const limit = (key: string) => {
+    const v = channelOptions[key];
+    return typeof v === 'number' ? v : options.maxMessageSize;
+  };
+  const fastPaths = installFastUnary(server, {
+    methods: new Map(Object.entries(predictionHandlers(options.manager)).map(([m, h]) => [`/${PREDICTION_SERVICE}/${m}`, h])),
+    maxReceiveMessageSize: limit('grpc.max_receive_message_length'),
+    maxSendMessageSize: limit('grpc.max_send_message_length'),
+    tokens: options.tokens,
+  });
+  if (fastPaths === 0) options.logger.warn('gRPC: the lean unary path could not be installed; every call goes through grpc-js');
 
   let closing: Promise<void> | undefined;
   return {

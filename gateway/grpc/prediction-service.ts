@@ -10,8 +10,10 @@
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { Code, invalidArgument, ServingError } from '../../common/errors.js';
-import type { SignatureDef, TensorInfo } from '../../worker/codec/tensor.js';
-import { GRPC_ROUTES, TF_VERSION_HEADER } from '../../worker/grpc-api.js';
+import type { SignatureDef, TensorInfo } from '../../common/signature.js';
+import { Kind } from '../../common/worker-protocol.js';
+import { CancelSlot } from '../fleet/worker-channel.js';
+import type { CallInfo, UnaryHandler } from './fast-unary.js';
 import type { ModelManager } from '../manager/model-manager.js';
 import { forwardToWorker } from '../routing/forward.js';
 import { observeRequest } from '../metrics.js';
@@ -32,43 +34,42 @@ export const SIGNATURE_DEF_MAP_TYPE_URL = 'type.googleapis.com/tensorflow.servin
 
 type RawCall = ServerUnaryCall<Buffer, Buffer>;
 
-/** Adapts an async bytes → bytes handler to grpc-js, mapping failures to TF's gRPC statuses. */
-export function unary(handler: (request: Buffer, call: RawCall) => Promise<Uint8Array>) {
+/** The call's deadline in epoch ms; 0 when it has none. */
+function deadlineOf(call: RawCall): number {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) ? at : 0;
+}
+
+/**
+ * Adapts a bytes → bytes handler to grpc-js, mapping failures to TF's gRPC statuses. (Plain calls of
+ * PredictionService usually reach the same handlers by fast-unary.ts instead.)
+ */
+export function unary(handler: UnaryHandler) {
   return (call: RawCall, callback: sendUnaryData<Buffer>): void => {
-    handler(call.request, call).then(
-      (out) => callback(null, asBuffer(out)),
-      (err: unknown) => callback(grpcStatus(err)),
+    const cancel = new CancelSlot();
+    const onCancel = () => cancel.cancel();
+    call.once('cancelled', onCancel);
+    handler(call.request, { deadline: deadlineOf(call), cancel }).then(
+      (out) => {
+        call.off('cancelled', onCancel);
+        callback(null, asBuffer(out));
+      },
+      (err: unknown) => {
+        call.off('cancelled', onCancel);
+        callback(grpcStatus(err));
+      },
     );
   };
 }
 
-/** Milliseconds left before the call's deadline; undefined when it has none. */
-function remainingMs(call: RawCall): number | undefined {
-  const deadline = call.getDeadline();
-  const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(at) ? at - Date.now() : undefined;
-}
-
 /** Forwards the request bytes to a worker of `route` and returns its answer bytes. */
-async function viaWorker(route: VersionRoute, path: string, request: Buffer, call: RawCall): Promise<Uint8Array> {
-  const timeoutMs = remainingMs(call);
-  if (timeoutMs !== undefined && timeoutMs <= 0) throw new ServingError(Code.DEADLINE_EXCEEDED, 'Deadline Exceeded');
-  const abort = new AbortController();
-  const onCancel = () => abort.abort();
-  call.once('cancelled', onCancel);
-  try {
-    const answer = await forwardToWorker(route, {
-      path,
-      body: request,
-      headers: { 'content-type': 'application/x-protobuf', [TF_VERSION_HEADER]: String(route.version) },
-      timeoutMs,
-      signal: abort.signal,
-    });
-    if (answer.statusCode !== 200) throw workerError(answer);
-    return answer.body;
-  } finally {
-    call.off('cancelled', onCancel);
-  }
+async function viaWorker(route: VersionRoute, kind: number, request: Buffer, call: CallInfo): Promise<Uint8Array> {
+  const deadline = call.deadline;
+  if (deadline !== 0 && deadline <= Date.now()) throw new ServingError(Code.DEADLINE_EXCEEDED, 'Deadline Exceeded');
+  const answer = await forwardToWorker(route, { kind, body: request, deadline, cancel: call.cancel });
+  if (answer.code !== Code.OK) throw workerError(answer);
+  return answer.body;
 }
 
 function requireSpec(request: Buffer, what: string): ModelSpecFields {
@@ -77,9 +78,12 @@ function requireSpec(request: Buffer, what: string): ModelSpecFields {
   return spec;
 }
 
-export function predictionService(manager: ModelManager): UntypedServiceImplementation {
-  const inference = (path: string, what: string, api: string) =>
-    unary(async (request, call) => {
+export const PREDICTION_SERVICE = 'tensorflow.serving.PredictionService';
+
+/** PredictionService's methods as bytes → bytes handlers, by method name. */
+export function predictionHandlers(manager: ModelManager): Record<string, UnaryHandler> {
+  const inference = (kind: number, what: string, api: string): UnaryHandler =>
+    async (request, call) => {
       const spec = requireSpec(request, what);
       const started = performance.now();
       let version: number | undefined;
@@ -87,7 +91,7 @@ export function predictionService(manager: ModelManager): UntypedServiceImplemen
       try {
         const route = resolveModelSpec(manager.table, spec);
         version = route.version;
-        const out = await viaWorker(route, path, request, call);
+        const out = await viaWorker(route, kind, request, call);
         code = Code.OK;
         return out;
       } catch (err) {
@@ -97,17 +101,24 @@ export function predictionService(manager: ModelManager): UntypedServiceImplemen
         const seconds = (performance.now() - started) / 1000;
         observeRequest({ model: spec.name, version, api, entrypoint: 'GRPC', code, seconds });
       }
-    });
+    };
   return {
-    Predict: inference(GRPC_ROUTES.Predict, 'PredictRequest', 'predict'),
-    Classify: inference(GRPC_ROUTES.Classify, 'ClassificationRequest', 'classify'),
-    Regress: inference(GRPC_ROUTES.Regress, 'RegressionRequest', 'regress'),
-    MultiInference: unary(async (request, call) => {
+    Predict: inference(Kind.GRPC_PREDICT, 'PredictRequest', 'predict'),
+    Classify: inference(Kind.GRPC_CLASSIFY, 'ClassificationRequest', 'classify'),
+    Regress: inference(Kind.GRPC_REGRESS, 'RegressionRequest', 'regress'),
+    MultiInference: async (request, call) => {
       const spec = parseRequest('MultiInferenceRequest', () => peekMultiInferenceSpec(request));
-      return viaWorker(resolveModelSpec(manager.table, spec), GRPC_ROUTES.MultiInference, request, call);
-    }),
-    GetModelMetadata: unary(async (request) => getModelMetadata(manager, request)),
+      return viaWorker(resolveModelSpec(manager.table, spec), Kind.GRPC_MULTI_INFERENCE, request, call);
+    },
+    GetModelMetadata: async (request) => getModelMetadata(manager, request),
   };
+}
+
+/** PredictionService for grpc-js. */
+export function predictionService(manager: ModelManager): UntypedServiceImplementation {
+  const out: UntypedServiceImplementation = {};
+  for (const [name, handler] of Object.entries(predictionHandlers(manager))) out[name] = unary(handler);
+  return out;
 }
 
 interface MetadataRequest {

@@ -13,7 +13,7 @@
  */
 import { Code, codeName, ServingError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import type { SignatureDef, TensorInfo } from '../../worker/codec/tensor.js';
+import type { SignatureDef, TensorInfo } from '../../common/signature.js';
 import type { ModelConfig, ServerConfig } from '../config/model-config.js';
 import { WorkerProcess, type ReadyInfo, type WorkerOptions } from '../fleet/worker-process.js';
 import { RemoteReplica } from '../fleet/replica.js';

@@ -6,9 +6,10 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { Pool } from 'undici';
 import { loadProtoRoot } from '../../common/protos.js';
-import { parseTextFormat } from '../config/text-format.js';
+import { Kind } from '../../common/worker-protocol.js';
+import type { WorkerChannel } from '../fleet/worker-channel.js';
+import { parseTextFormat } from '../../common/text-format.js';
 import type { ModelManager } from '../manager/model-manager.js';
 import { modelVersions, redisConnected, registry, relabelWorkerMetrics } from '../metrics.js';
 import type { SharedRouting } from '../routing/shared-routing.js';
@@ -38,11 +39,10 @@ export interface MonitoringApiOptions {
 const WORKER_SCRAPE_TIMEOUT_MS = 500;
 
 /** A worker's own exposition text, or '' if it has none or does not answer in time. */
-async function scrape(pool: Pool): Promise<string> {
+async function scrape(channel: WorkerChannel): Promise<string> {
   try {
-    const res = await pool.request({ path: '/metrics', method: 'GET', signal: AbortSignal.timeout(WORKER_SCRAPE_TIMEOUT_MS) });
-    const text = await res.body.text();
-    return res.statusCode === 200 ? text : '';
+    const res = await channel.call({ kind: Kind.METRICS, body: new Uint8Array(0), deadline: Date.now() + WORKER_SCRAPE_TIMEOUT_MS });
+    return res.status === 200 ? res.body.toString('utf8') : '';
   } catch {
     return '';
   }
@@ -65,7 +65,7 @@ export async function monitoringApi(app: FastifyInstance, { manager, shared, pat
       const own = await registry.metrics();
       const described = new Set<string>();
       const replicas = manager.localReplicas();
-      const texts = await Promise.all(replicas.map(({ worker }) => scrape(worker.pool)));
+      const texts = await Promise.all(replicas.map(({ worker }) => scrape(worker.channel)));
       const workers = texts.map((text, i) =>
         text ? relabelWorkerMetrics(text, replicas[i]!.model, replicas[i]!.version, described) : '',
       );

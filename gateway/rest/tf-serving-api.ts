@@ -4,16 +4,17 @@
  * TF Serving matches `/v1/...` paths with two case-insensitive regexes on the raw, still
  * percent-encoded path, so this plugin does the same rather than use Fastify's router: one catch-all
  * route, then `dispatch`. The request body is not parsed here: predict, classify and regress bytes
- * go to the worker as they came (DESIGN.md property 5), and the worker's answer streams back. The
+ * go to the worker as they came, and the worker's answer, buffered whole, is sent back. The
  * server keeps every body as raw bytes, whatever its Content-Type (TF Serving does not check it).
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Code, codeName, errorBody, httpStatus, ServingError } from '../../common/errors.js';
+import { Code, codeName, errorBody, httpStatus, ServingError, toServingError } from '../../common/errors.js';
+import { Kind } from '../../common/worker-protocol.js';
 import type { ModelManager } from '../manager/model-manager.js';
 import { forwardToWorker } from '../routing/forward.js';
-import { codeForHttpStatus, observeRequest } from '../metrics.js';
+import { observeRequest } from '../metrics.js';
 import type { Logger } from '../../common/logger.js';
 
 export interface RestApiOptions {
@@ -35,6 +36,8 @@ function requestId(request: FastifyRequest): string {
 const POST_PATH = /^\/v1\/models\/([^/:]+)(?:(?:\/versions\/(\d+))|(?:\/labels\/([^/:]+)))?:(classify|regress|predict)$/i;
 const GET_PATH = /^\/v1\/models(?:\/([^/:]+))?(?:(?:\/versions\/(\d+))|(?:\/labels\/([^/:]+)))?(?:\/(metadata))?$/i;
 const V1_PATH = /^\/v1\//i;
+const GZIP = /gzip/i;
+const REST_KINDS: Record<string, number> = { predict: Kind.REST_PREDICT, classify: Kind.REST_CLASSIFY, regress: Kind.REST_REGRESS };
 const INT64_MAX = 9223372036854775807n;
 const CORS_ORIGIN = /https?:\/\//;
 
@@ -197,13 +200,17 @@ async function forward(
   try {
     const route = options.manager.table.resolve(spec.name, spec.version, spec.label);
     version = route.version;
-    const body = request.body instanceof Buffer ? request.body : Buffer.alloc(0);
+    const body = request.body instanceof Buffer ? request.body : EMPTY;
     const encoding = request.headers['content-encoding'];
-    const headers: Record<string, string> = { 'x-request-id': id };
-    if (encoding) headers['content-encoding'] = encoding;
-    const answer = await forwardToWorker(route, { path: `/${verb}`, body, headers, timeoutMs: options.timeoutMs });
-    code = codeForHttpStatus(answer.statusCode);
-    void reply.code(answer.statusCode).header('content-type', 'application/json').send(answer.body);
+    const answer = await forwardToWorker(route, {
+      kind: REST_KINDS[verb] as number,
+      body,
+      gzip: encoding !== undefined && GZIP.test(encoding),
+      deadline: options.timeoutMs > 0 ? Date.now() + options.timeoutMs : 0,
+      requestId: id,
+    });
+    code = answer.code;
+    void reply.code(answer.status).header('content-type', 'application/json').send(answer.body);
   } catch (err) {
     code = err instanceof ServingError ? err.code : Code.INTERNAL;
     throw err;
@@ -223,7 +230,9 @@ function sendJson(reply: FastifyReply, status: number, body: string): void {
   void reply.code(status).header('content-type', 'application/json').send(Buffer.from(body));
 }
 
+const EMPTY = Buffer.alloc(0);
+
 function sendError(reply: FastifyReply, err: unknown): void {
-  const e = err instanceof ServingError ? err : new ServingError(Code.INTERNAL, String((err as Error)?.message ?? err));
+  const e = toServingError(err);
   sendJson(reply, httpStatus(e.code), errorBody(e.message));
 }

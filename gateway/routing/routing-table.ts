@@ -9,7 +9,7 @@
  *   - no version given → the highest AVAILABLE version (`Latest(<name>)`)
  */
 import { Code, ServingError } from '../../common/errors.js';
-import type { SignatureDef } from '../../worker/codec/tensor.js';
+import type { SignatureDef } from '../../common/signature.js';
 import type { Replica } from '../fleet/replica.js';
 
 export interface VersionRoute {

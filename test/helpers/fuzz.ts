@@ -31,7 +31,7 @@ import fc from 'fast-check';
 import { request, type Dispatcher } from 'undici';
 import { loadProtoRoot } from '../../common/protos.js';
 import { ConfigError, parseServerConfig } from '../../gateway/config/model-config.js';
-import { BatchingConfigError, parseBatchingParameters } from '../../worker/batching/batching-parameters.js';
+import { BatchingConfigError, parseBatchingParameters } from '../../common/batching-parameters.js';
 import { GatewayProcess } from './gateway-process.js';
 import { freePort, standardRepo } from './repo.js';
 

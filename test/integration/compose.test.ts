@@ -27,6 +27,8 @@ import type protobuf from 'protobufjs';
 import { request } from 'undici';
 import { parse as parseYaml } from 'yaml';
 import { loadProtoRoot } from '../../common/protos.js';
+import { decodeRequest, FrameReader, FrameType, Kind, PREFACE } from '../../common/worker-protocol.js';
+import { WorkerChannel } from '../../gateway/fleet/worker-channel.js';
 import { exampleModelFiles } from '../../scripts/make-example-models.js';
 import { exampleSavedModels, writeSavedModel } from '../../scripts/make-example-savedmodel.js';
 import { RedisServer } from '../helpers/redis.js';
@@ -303,7 +305,10 @@ async function stop(proc: Running, timeoutMs = 30_000): Promise<number | null> {
   return code;
 }
 
-/** A TCP proxy on `listenHost:port` to `targetHost:port` that counts the HTTP requests passing through. */
+/**
+ * A TCP proxy on `listenHost:port` to `targetHost:port` that counts what passes through: REST predict
+ * frames of the worker protocol (after its preface) and HTTP health checks.
+ */
 class CountingProxy {
   readonly server: net.Server;
   predicts = 0;
@@ -320,9 +325,25 @@ class CountingProxy {
       const upstream = net.connect(port, targetHost);
       proxy!.#sockets.add(client).add(upstream);
       let tail = '';
+      let frames: FrameReader | undefined;
+      let seen = Buffer.alloc(0);
       client.on('data', (d: Buffer) => {
+        if (frames) {
+          frames.push(d, (f) => {
+            if (f.type === FrameType.REQUEST && decodeRequest(f.payload).kind === Kind.REST_PREDICT) proxy!.predicts++;
+          });
+          return;
+        }
+        seen = Buffer.concat([seen, d]);
+        if (seen.length >= PREFACE.length && seen.subarray(0, PREFACE.length).equals(PREFACE)) {
+          frames = new FrameReader();
+          const rest = seen.subarray(PREFACE.length);
+          if (rest.length > 0) frames.push(rest, (f) => {
+            if (f.type === FrameType.REQUEST && decodeRequest(f.payload).kind === Kind.REST_PREDICT) proxy!.predicts++;
+          });
+          return;
+        }
         const text = tail + d.toString('latin1');
-        proxy!.predicts += text.split('POST /predict ').length - 1;
         proxy!.healthz += text.split('GET /healthz ').length - 1;
         tail = text.slice(-20);
       });
@@ -527,9 +548,11 @@ describe('compose.yaml', () => {
       // The gateway routes mlp version 1 to the standalone worker (beside its own worker process for
       // it): bursts of concurrent predicts spread over the least busy replicas until some arrive
       // through the proxy, i.e. at the address the worker registered in Redis.
-      const direct = await request(`http://${WORKER_OWN_HOST}:${workerPort}/predict`, { method: 'POST', body: MLP_BODY });
-      assert.equal(direct.statusCode, 200);
-      const expected = ((await direct.body.json()) as { predictions: number[][] }).predictions;
+      const channel = new WorkerChannel({ host: WORKER_OWN_HOST, port: workerPort });
+      const direct = await channel.call({ kind: Kind.REST_PREDICT, body: Buffer.from(MLP_BODY) });
+      channel.close();
+      assert.equal(direct.status, 200);
+      const expected = (JSON.parse(direct.body.toString()) as { predictions: number[][] }).predictions;
       assert.equal(expected[0]!.length, 10);
       const startedRouting = Date.now();
       let bursts = 0;

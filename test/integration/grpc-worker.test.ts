@@ -1,14 +1,13 @@
 /**
- * The worker's gRPC routes (worker/grpc-api.ts) over its real HTTP server, with a stand-in runtime
+ * The worker's gRPC request kinds (worker/grpc-api.ts) over its real server and the worker protocol
+ * (raw frames written here, not the gateway's client), with a stand-in runtime
  * that has classify and regress signatures (the SavedModel runtime will have real ones), plus the
  * TensorProto codec on its own.
  */
 import assert from 'node:assert/strict';
-import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type protobuf from 'protobufjs';
-import { request } from 'undici';
 import { loadProtoRoot } from '../../common/protos.js';
 import { decodeTensorProto, encodeTensorProto } from '../../worker/codec/tensor-proto.js';
 import {
@@ -22,7 +21,15 @@ import {
 } from '../../worker/codec/tensor.js';
 import { setMethodNameCheck, signatureDebugString } from '../../worker/grpc-api.js';
 import type { Runtime } from '../../worker/runtimes/runtime.js';
-import { createWorkerServer } from '../../worker/server.js';
+import { createWorkerServer, type WorkerServer } from '../../worker/server.js';
+import {
+  decodeResponse,
+  encodeRequestHead,
+  FrameReader,
+  Kind,
+  NO_DEADLINE,
+  PREFACE,
+} from '../../common/worker-protocol.js';
 
 const root = loadProtoRoot(['tensorflow_serving/apis/prediction_service.proto']);
 const T = (name: string) => root.lookupType(name);
@@ -99,17 +106,17 @@ const runtime: Runtime = {
   async close() {},
 };
 
-let server: http.Server;
-let base: string;
+let server: WorkerServer;
+let port: number;
 
 before(async () => {
   server = createWorkerServer({ runtime, maxBodyBytes: 64 * 1024 * 1024 });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await new Promise<void>((resolve) => server.server.listen(0, '127.0.0.1', resolve));
+  port = (server.server.address() as AddressInfo).port;
 });
 
 after(async () => {
-  await new Promise((resolve) => server.close(resolve));
+  await server.drain(1000);
 });
 
 interface Answer {
@@ -118,16 +125,39 @@ interface Answer {
   body: Buffer;
 }
 
-async function post(route: string, type: string, message: Msg, headers: Record<string, string> = { 'x-tf-version': '7' }): Promise<Answer> {
-  const t = T(type);
-  const res = await request(`${base}${route}`, {
-    method: 'POST',
-    body: Buffer.from(t.encode(t.fromObject(message)).finish()),
-    headers,
+const KINDS: Record<string, number> = {
+  '/grpc/predict': Kind.GRPC_PREDICT,
+  '/grpc/classify': Kind.GRPC_CLASSIFY,
+  '/grpc/regress': Kind.GRPC_REGRESS,
+  '/grpc/multi_inference': Kind.GRPC_MULTI_INFERENCE,
+};
+
+/** One REQUEST frame on a fresh connection, and the RESPONSE to it. */
+function frameCall(kind: number, body: Uint8Array, head: { version?: number; timeoutMs?: number } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const reader = new FrameReader();
+    socket.on('error', reject);
+    socket.on('data', (chunk: Buffer) =>
+      reader.push(chunk, (frame) => {
+        assert.equal(frame.id, 7);
+        const r = decodeResponse(frame.payload);
+        socket.destroy();
+        resolve({ status: r.status, code: r.code, body: Buffer.from(r.body) });
+      }),
+    );
+    const frameHead = encodeRequestHead(
+      7,
+      { kind, flags: 0, timeoutMs: head.timeoutMs ?? NO_DEADLINE, version: head.version ?? NaN, requestId: 'test' },
+      body.length,
+    );
+    socket.write(Buffer.concat([PREFACE, frameHead, body]));
   });
-  const body = Buffer.from(await res.body.arrayBuffer());
-  const code = res.headers['x-tf-code'];
-  return { status: res.statusCode, code: code === undefined ? undefined : Number(code), body };
+}
+
+async function post(route: string, type: string, message: Msg, head: { version?: number; timeoutMs?: number } = { version: 7 }): Promise<Answer> {
+  const t = T(type);
+  return frameCall(KINDS[route] as number, t.encode(t.fromObject(message)).finish(), head);
 }
 
 async function ok(route: string, reqType: string, resType: string, message: Msg): Promise<Msg> {
@@ -136,10 +166,10 @@ async function ok(route: string, reqType: string, resType: string, message: Msg)
   return T(resType).toObject(T(resType).decode(answer.body), TO_OBJECT);
 }
 
-async function fails(route: string, reqType: string, message: Msg, headers?: Record<string, string>): Promise<{ code: number; message: string }> {
-  const answer = await post(route, reqType, message, headers);
+async function fails(route: string, reqType: string, message: Msg): Promise<{ code: number; message: string }> {
+  const answer = await post(route, reqType, message);
   assert.notEqual(answer.status, 200);
-  assert.ok(answer.code !== undefined, 'x-tf-code header');
+  assert.ok(answer.code !== undefined && answer.code !== 0, 'a TF code');
   return { code: answer.code, message: answer.body.toString('utf8') };
 }
 
@@ -276,19 +306,15 @@ describe('MultiInference', () => {
 });
 
 describe('worker route plumbing', () => {
-  test('an exhausted deadline is refused before running; without x-tf-version the spec has no version', async () => {
+  test('an exhausted deadline is refused before running; without a version the spec has none', async () => {
     runs.length = 0;
     const input = { example_list: { examples: [example(1)] } };
-    const late = await post('/grpc/classify', 'tensorflow.serving.ClassificationRequest', { model_spec: { name: 'm' }, input }, {
-      'x-tf-timeout-ms': '0',
-    });
+    const late = await post('/grpc/classify', 'tensorflow.serving.ClassificationRequest', { model_spec: { name: 'm' }, input }, { timeoutMs: 0 });
     assert.equal(late.status, 504);
     assert.equal(late.code, 4);
     assert.equal(late.body.toString(), 'Deadline Exceeded');
     assert.equal(runs.length, 0);
-    const answer = await post('/grpc/classify', 'tensorflow.serving.ClassificationRequest', { model_spec: { name: 'm' }, input }, {
-      'x-tf-timeout-ms': '60000',
-    });
+    const answer = await post('/grpc/classify', 'tensorflow.serving.ClassificationRequest', { model_spec: { name: 'm' }, input }, { timeoutMs: 60000 });
     assert.equal(answer.status, 200);
     const out = T('tensorflow.serving.ClassificationResponse').toObject(T('tensorflow.serving.ClassificationResponse').decode(answer.body), TO_OBJECT);
     assert.deepEqual(out.model_spec, { name: 'm', signature_name: 'serving_default' });
@@ -314,10 +340,10 @@ describe('worker route plumbing', () => {
   });
 
   test('an unparsable request is INVALID_ARGUMENT', async () => {
-    const res = await request(`${base}/grpc/predict`, { method: 'POST', body: Buffer.from([0x0a, 0xff]) });
-    assert.equal(res.statusCode, 400);
-    assert.equal(res.headers['x-tf-code'], '3');
-    assert.match(await res.body.text(), /^Could not parse PredictRequest/);
+    const res = await frameCall(Kind.GRPC_PREDICT, Buffer.from([0x0a, 0xff]));
+    assert.equal(res.status, 400);
+    assert.equal(res.code, 3);
+    assert.match(res.body.toString(), /^Could not parse PredictRequest/);
   });
 });
 

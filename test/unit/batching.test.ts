@@ -13,7 +13,7 @@ import {
   defaultBatchingOptions,
   parseBatchingParameters,
   type BatchingOptions,
-} from '../../worker/batching/batching-parameters.js';
+} from '../../common/batching-parameters.js';
 import { concatRows, padToShape, sliceRows } from '../../worker/batching/tensor-rows.js';
 
 interface Call {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { PROTOS_DIR, loadProtoRoot } from '../../common/protos.js';
-import { type ParsedMessage, TextFormatError, parseTextFormat } from '../../gateway/config/text-format.js';
+import { type ParsedMessage, TextFormatError, parseTextFormat } from '../../common/text-format.js';
 
 const root = loadProtoRoot([
   'tensorflow_serving/config/model_server_config.proto',

@@ -27,7 +27,7 @@
 import { Code, invalidArgument, ServingError, unavailable } from '../../common/errors.js';
 import type { Tensor } from '../codec/tensor.js';
 import type { Runtime } from '../runtimes/runtime.js';
-import type { BatchingOptions } from './batching-parameters.js';
+import type { BatchingOptions } from '../../common/batching-parameters.js';
 import { concatRows, padToShape, sliceRows } from './tensor-rows.js';
 
 /** Where the scheduler reports what it does (worker/metrics.ts; nothing in unit tests). */

@@ -9,20 +9,9 @@
  *   DT_BOOL Uint8Array (0/1) · DT_STRING Uint8Array[] (raw bytes, as TensorFlow strings are bytes)
  */
 
-export type DType =
-  | 'DT_FLOAT'
-  | 'DT_DOUBLE'
-  | 'DT_HALF'
-  | 'DT_INT8'
-  | 'DT_INT16'
-  | 'DT_INT32'
-  | 'DT_INT64'
-  | 'DT_UINT8'
-  | 'DT_UINT16'
-  | 'DT_UINT32'
-  | 'DT_UINT64'
-  | 'DT_BOOL'
-  | 'DT_STRING';
+import type { DType } from '../../common/signature.js';
+
+export type { DType, SignatureDef, TensorInfo } from '../../common/signature.js';
 
 export type TensorData =
   | Float32Array
@@ -41,20 +30,6 @@ export interface Tensor {
   dtype: DType;
   shape: number[];
   data: TensorData;
-}
-
-/** One side of a signature entry, as TF's TensorInfo: the graph tensor name, dtype and static shape. */
-export interface TensorInfo {
-  name: string;
-  dtype: DType;
-  /** null = unknown rank; -1 marks an unknown dimension. */
-  shape: number[] | null;
-}
-
-export interface SignatureDef {
-  inputs: Record<string, TensorInfo>;
-  outputs: Record<string, TensorInfo>;
-  methodName: string;
 }
 
 export const PREDICT_METHOD = 'tensorflow/serving/predict';

@@ -17,8 +17,8 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type protobuf from 'protobufjs';
-import { loadProtoRoot } from '../../common/protos.js';
-import { parseTextFormat, TextFormatError, type SourcePos } from '../../gateway/config/text-format.js';
+import { loadProtoRoot } from './protos.js';
+import { parseTextFormat, TextFormatError, type SourcePos } from './text-format.js';
 
 /** The per-model file TF Serving looks for in a version (SavedModel) folder. */
 export const PER_MODEL_BATCHING_FILE = 'batching_params.pbtxt';
