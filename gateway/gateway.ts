@@ -26,6 +26,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { EndpointRecord } from '../common/shared-state.js';
 import { sendClientError, sendFrameworkError, tfServingApi } from './rest/tf-serving-api.js';
+import { installLeanRest } from './rest/lean-rest.js';
 import {
   defaultBatchingOptions,
   loadBatchingParametersFile,
@@ -219,6 +220,7 @@ export async function startGateway(flags: Flags, log: Logger = rootLogger): Prom
 
   let rest: FastifyInstance | undefined;
   let restPort: number | undefined;
+  let closing = false;
   if (flags.rest_api_port !== 0) {
     const https =
       flags.rest_api_tls_cert || flags.rest_api_tls_key
@@ -259,6 +261,17 @@ export async function startGateway(flags: Flags, log: Logger = rootLogger): Prom
       readinessRequiresAllModels: flags.readiness_requires_all_models,
     });
     if (monitoring?.enable) await rest.register(monitoringApi, { manager, shared, path: monitoring.path });
+    await rest.ready();
+    const lean = installLeanRest(rest.server, {
+      manager,
+      timeoutMs: flags.rest_api_timeout_in_ms,
+      logger: log,
+      tokens,
+      maxBodyBytes: flags.max_request_bytes,
+      cors: flags.rest_api_enable_cors_support,
+      isClosing: () => closing,
+    });
+    if (!lean) log.warn('REST: the lean inference path could not be installed; every request goes through Fastify');
     await rest.listen({ port: flags.rest_api_port, host: flags.rest_api_host });
     const addr = rest.server.address();
     restPort = typeof addr === 'object' && addr ? addr.port : flags.rest_api_port;
@@ -274,6 +287,7 @@ export async function startGateway(flags: Flags, log: Logger = rootLogger): Prom
     configSource,
     shared,
     async close() {
+      closing = true;
       await poller.stop();
       await configSource.close();
       await grpc?.close();

@@ -190,7 +190,7 @@ async function predict(runtime: Runtime, body: Uint8Array, ctx: CallContext): Pr
   const inputs = predictInputs(signature, request);
   const outputs = outputAliases(signature, request.outputFilter);
   checkDeadline(ctx);
-  const result = await runtime.run(sigName, inputs, outputs);
+  const result = await runtime.run(sigName, inputs, outputs, ctx);
 
   const w = protobuf.Writer.create();
   for (const alias of outputs) {
@@ -412,7 +412,7 @@ async function runOnExamples(
   }
   checkDeadline(ctx);
   const tensor: Tensor = { dtype: 'DT_STRING', shape: [examples.length], data: examples };
-  return runtime.run(sigName, { [plan.input]: tensor }, plan.outputs);
+  return runtime.run(sigName, { [plan.input]: tensor }, plan.outputs, ctx);
 }
 
 function checkMatrix(t: Tensor, dtype: 'DT_STRING' | 'DT_FLOAT', what: string, n: number): void {

@@ -56,7 +56,7 @@ export interface WorkerServer {
   readonly inFlight: number;
   /**
    * Stops accepting connections, lets requests in flight finish (at most `drainMs`), then closes
-   * every connection. Resolves when done.
+   * every connection, cutting those whose requests are still running. Resolves when done.
    */
   drain(drainMs: number): Promise<void>;
 }
@@ -170,10 +170,11 @@ class Connection {
     }
   }
 
-  /** Closes once every answer has been written. */
+  /** Closes: at once if nothing is in flight (answers already written still go out), else cut. */
   end(): void {
     this.#ending = true;
     if (this.#active.size === 0) this.#socket.end();
+    else this.#socket.destroy();
   }
 
   #request(id: number, payload: Buffer): void {
@@ -246,7 +247,7 @@ async function predict(runtime: Runtime, body: Buffer, ctx: CallContext): Promis
   }
   const { format, inputs } = decodePredictInputs(doc, signature);
   checkDeadline(ctx);
-  const outputs = await runtime.run(sigName, inputs);
+  const outputs = await runtime.run(sigName, inputs, undefined, ctx);
   return encodePredictResponse(format, outputs, Object.keys(signature.outputs));
 }
 

@@ -14,6 +14,7 @@ import { Code, codeName, errorBody, httpStatus, ServingError, toServingError } f
 import { Kind } from '../../common/worker-protocol.js';
 import type { ModelManager } from '../manager/model-manager.js';
 import { forwardToWorker } from '../routing/forward.js';
+import { CancelSlot } from '../fleet/worker-channel.js';
 import { observeRequest } from '../metrics.js';
 import type { Logger } from '../../common/logger.js';
 
@@ -28,12 +29,11 @@ let requestCounter = 0;
 const ID_PREFIX = `${process.pid.toString(36)}-`;
 
 /** The client's `x-request-id`, or a new one (cheap: a per-process counter). */
-function requestId(request: FastifyRequest): string {
-  const given = request.headers['x-request-id'];
+export function requestId(given: string | string[] | undefined): string {
   return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : ID_PREFIX + (++requestCounter).toString(36);
 }
 
-const POST_PATH = /^\/v1\/models\/([^/:]+)(?:(?:\/versions\/(\d+))|(?:\/labels\/([^/:]+)))?:(classify|regress|predict)$/i;
+export const POST_PATH = /^\/v1\/models\/([^/:]+)(?:(?:\/versions\/(\d+))|(?:\/labels\/([^/:]+)))?:(classify|regress|predict)$/i;
 const GET_PATH = /^\/v1\/models(?:\/([^/:]+))?(?:(?:\/versions\/(\d+))|(?:\/labels\/([^/:]+)))?(?:\/(metadata))?$/i;
 const V1_PATH = /^\/v1\//i;
 const GZIP = /gzip/i;
@@ -145,13 +145,13 @@ export function sendClientError(err: Error & { code?: string }, socket: Duplex):
   socket.destroy();
 }
 
-interface ModelSpecFromPath {
+export interface ModelSpecFromPath {
   name: string;
   version: string | undefined;
   label: string | undefined;
 }
 
-function specFromMatch(m: RegExpExecArray): ModelSpecFromPath {
+export function specFromMatch(m: RegExpExecArray): ModelSpecFromPath {
   const rawName = m[1];
   if (rawName === undefined) throw new ServingError(Code.INVALID_ARGUMENT, 'Missing model name in request.');
   const name = decode(rawName, 'Failed to decode model name:');
@@ -184,36 +184,45 @@ function getModel(reply: FastifyReply, manager: ModelManager, m: RegExpExecArray
   sendJson(reply, 200, JSON.stringify({ model_version_status: versions }, null, 1) + '\n');
 }
 
-async function forward(
-  request: FastifyRequest,
-  reply: FastifyReply,
+export interface ProxiedAnswer {
+  status: number;
+  body: Buffer;
+}
+
+/**
+ * Predict, classify or regress: resolves the route, forwards the body to a worker, records metrics
+ * and the request log line, and returns what to answer (a worker's answer, or TF's error body).
+ * Shared by the Fastify route and the lean path (lean-rest.ts).
+ */
+export async function proxyToWorker(
   options: RestApiOptions,
   verb: string,
-  m: RegExpExecArray,
-): Promise<void> {
-  const spec = specFromMatch(m);
+  spec: ModelSpecFromPath,
+  body: Buffer,
+  contentEncoding: string | undefined,
+  id: string,
+  cancel: CancelSlot | undefined,
+): Promise<ProxiedAnswer> {
   const started = performance.now();
-  const id = requestId(request);
-  void reply.header('x-request-id', id);
   let version: number | undefined;
   let code: number = Code.UNKNOWN;
   try {
     const route = options.manager.table.resolve(spec.name, spec.version, spec.label);
     version = route.version;
-    const body = request.body instanceof Buffer ? request.body : EMPTY;
-    const encoding = request.headers['content-encoding'];
     const answer = await forwardToWorker(route, {
       kind: REST_KINDS[verb] as number,
       body,
-      gzip: encoding !== undefined && GZIP.test(encoding),
+      gzip: contentEncoding !== undefined && GZIP.test(contentEncoding),
       deadline: options.timeoutMs > 0 ? Date.now() + options.timeoutMs : 0,
       requestId: id,
+      cancel,
     });
     code = answer.code;
-    void reply.code(answer.status).header('content-type', 'application/json').send(answer.body);
+    return { status: answer.status, body: answer.body };
   } catch (err) {
-    code = err instanceof ServingError ? err.code : Code.INTERNAL;
-    throw err;
+    const e = toServingError(err);
+    code = e.code;
+    return { status: httpStatus(e.code), body: Buffer.from(errorBody(e.message)) };
   } finally {
     const seconds = (performance.now() - started) / 1000;
     observeRequest({ model: spec.name, version, api: verb, entrypoint: 'REST', code, seconds });
@@ -223,6 +232,26 @@ async function forward(
       options.logger[level]({ reqId: id, model: spec.name, version, api: verb, code: codeName(code), ms: Math.round(seconds * 1e4) / 10 }, 'request');
     }
   }
+}
+
+async function forward(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  options: RestApiOptions,
+  verb: string,
+  m: RegExpExecArray,
+): Promise<void> {
+  const spec = specFromMatch(m);
+  const id = requestId(request.headers['x-request-id']);
+  const cancel = new CancelSlot();
+  const res = reply.raw;
+  const onClose = () => {
+    if (!res.writableFinished) cancel.cancel();
+  };
+  res.once('close', onClose);
+  const body = request.body instanceof Buffer ? request.body : EMPTY;
+  const answer = await proxyToWorker(options, verb, spec, body, request.headers['content-encoding'], id, cancel);
+  void reply.code(answer.status).header('x-request-id', id).header('content-type', 'application/json').send(answer.body);
 }
 
 function sendJson(reply: FastifyReply, status: number, body: string): void {

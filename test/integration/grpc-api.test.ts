@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import type protobuf from 'protobufjs';
 import { loadProtoRoot } from '../../common/protos.js';
 import { startGateway, type Gateway } from '../../gateway/gateway.js';
+import { fastUnaryStats } from '../../gateway/grpc/fast-unary.js';
 import { freePort, standardRepo, testFlags } from '../helpers/repo.js';
 
 const root = loadProtoRoot([
@@ -24,7 +25,7 @@ type Client = grpc.Client & Record<string, (...args: any[]) => any>;
 const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, bytes: Buffer, oneofs: true };
 
 /** A client whose methods take and return plain objects, (de)serialized with protobufjs from protos/. */
-function makeClient(service: string, address: string): Client {
+function makeClient(service: string, address: string, options: grpc.ChannelOptions = {}): Client {
   const svc = root.lookupService(service);
   const def: Record<string, grpc.MethodDefinition<Msg, Msg>> = {};
   for (const m of svc.methodsArray) {
@@ -43,6 +44,7 @@ function makeClient(service: string, address: string): Client {
   const Ctor = grpc.makeGenericClientConstructor(def as grpc.ServiceDefinition, service);
   return new Ctor(address, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': -1,
+    ...options,
   }) as unknown as Client;
 }
 
@@ -587,6 +589,52 @@ describe('deadlines', () => {
     while (worker.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     assert.equal(worker.inFlight, 0);
     // The gateway and the worker keep serving.
+    const again = await call(predictionService, 'Predict', { model_spec: { name: 'half_plus_two' }, inputs: { x: floats([1], [3]) } });
+    assert.deepEqual(again.outputs.y.float_val, [3.5]);
+  });
+});
+
+describe('the lean unary path (fast-unary.ts)', () => {
+  test('plain calls take it; gzip-compressed calls go through grpc-js and get the same answer', async () => {
+    const request = { model_spec: { name: 'half_plus_two' }, inputs: { x: floats([2], [1, 3]) } };
+    const before = fastUnaryStats.calls;
+    const plain = await call(predictionService, 'Predict', request);
+    assert.equal(fastUnaryStats.calls, before + 1, 'a plain Predict is served by the lean path');
+    const gzip = makeClient('tensorflow.serving.PredictionService', address, { 'grpc.default_compression_algorithm': 2 });
+    try {
+      const compressed = await call(gzip, 'Predict', request);
+      assert.equal(fastUnaryStats.calls, before + 1, 'a compressed Predict is left to grpc-js');
+      assert.deepEqual(compressed, plain);
+      assert.deepEqual(plain.outputs.y.float_val, [2.5, 3.5]);
+      // Errors read the same both ways.
+      const missing = { model_spec: { name: 'nope' }, inputs: { x: floats([1], [1]) } };
+      assert.deepEqual(await callError(gzip, 'Predict', missing), await callError(predictionService, 'Predict', missing));
+    } finally {
+      gzip.close();
+    }
+  });
+
+  test('a call the client cancels frees its place on the worker at once', async () => {
+    const rows = 4000;
+    const request = {
+      model_spec: { name: 'mlp' },
+      inputs: { images: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: rows }, { size: 784 }] }, tensor_content: Buffer.alloc(rows * 784 * 4) } },
+    };
+    const worker = gw.manager.table.resolve('mlp').replicas[0]!;
+    const pending = new Promise<grpc.ServiceError>((resolve) => {
+      const c = predictionService.Predict!(request, new grpc.Metadata(), {}, (err: grpc.ServiceError | null) => resolve(err as grpc.ServiceError));
+      const started = Date.now();
+      const poll = setInterval(() => {
+        if (worker.inFlight > 0 || Date.now() - started > 5000) {
+          clearInterval(poll);
+          c.cancel();
+        }
+      }, 1);
+    });
+    assert.equal((await pending).code, grpc.status.CANCELLED);
+    const until = Date.now() + 2000;
+    while (worker.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(worker.inFlight, 0);
     const again = await call(predictionService, 'Predict', { model_spec: { name: 'half_plus_two' }, inputs: { x: floats([1], [3]) } });
     assert.deepEqual(again.outputs.y.float_val, [3.5]);
   });

@@ -3,11 +3,13 @@
  * over real HTTP on loopback.
  */
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { request } from 'undici';
 import { startGateway, type Gateway } from '../../gateway/gateway.js';
+import { leanRestStats } from '../../gateway/rest/lean-rest.js';
 import { standardRepo, testFlags } from '../helpers/repo.js';
 
 let gw: Gateway;
@@ -172,6 +174,44 @@ describe('predict', () => {
   test('trailing bytes after the JSON document are ignored', async () => {
     const r = await post('/v1/models/half_plus_two:predict', '{"instances": [1.0]} trailing garbage');
     assert.deepEqual(r.json, { predictions: [2.5] });
+  });
+});
+
+describe('the lean inference path (lean-rest.ts)', () => {
+  test('plain predicts take it; odd ones go through Fastify with the same answer and headers', async () => {
+    const body = { instances: [1.0, 2.0, 5.0] };
+    const before = leanRestStats.requests;
+    const res = await request(`${base}/v1/models/half_plus_two:predict`, { method: 'POST', body: JSON.stringify(body), headers: { 'x-request-id': 'lean-1' } });
+    const lean = { status: res.statusCode, type: res.headers['content-type'], id: res.headers['x-request-id'], text: await res.body.text() };
+    assert.equal(leanRestStats.requests, before + 1);
+    // A query string and an upper-case verb are left to Fastify's route.
+    const viaFastify = await request(`${base}/v1/models/half_plus_two:predict?x=1`, { method: 'POST', body: JSON.stringify(body), headers: { 'x-request-id': 'lean-1' } });
+    const slow = { status: viaFastify.statusCode, type: viaFastify.headers['content-type'], id: viaFastify.headers['x-request-id'], text: await viaFastify.body.text() };
+    assert.equal(leanRestStats.requests, before + 1);
+    assert.deepEqual(slow, lean);
+    assert.deepEqual(lean, { status: 200, type: 'application/json', id: 'lean-1', text: '{\n    "predictions": [2.5, 3.0, 4.5\n    ]\n}' });
+    const upper = await post('/v1/models/half_plus_two:PREDICT', body);
+    assert.equal(upper.status, 400);
+    assert.equal(leanRestStats.requests, before + 1);
+    // Errors from the lean path keep TF's shape and status.
+    const missing = await post('/v1/models/nope:predict', body);
+    assert.deepEqual([missing.status, missing.json], [404, { error: 'Servable not found for request: Latest(nope)' }]);
+    assert.equal(leanRestStats.requests, before + 2);
+  });
+
+  test('a chunked body over --max_request_bytes is refused with 413 in TF\'s shape', async () => {
+    const limit = 1024;
+    const { configFile } = await standardRepo();
+    const small = await startGateway(await testFlags([`--model_config_file=${configFile}`, `--max_request_bytes=${limit}`]), pino({ level: 'silent' }));
+    try {
+      // No Content-Length: the size is only known as the chunks arrive.
+      const body = Readable.from([Buffer.alloc(512, 0x20), Buffer.alloc(512, 0x20), Buffer.alloc(512, 0x20)]);
+      const res = await request(`http://127.0.0.1:${small.restPort}/v1/models/half_plus_two:predict`, { method: 'POST', body });
+      assert.equal(res.statusCode, 413);
+      assert.deepEqual(await res.body.json(), { error: `Request body is larger than the limit of ${limit} bytes` });
+    } finally {
+      await small.close();
+    }
   });
 });
 

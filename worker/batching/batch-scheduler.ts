@@ -26,7 +26,7 @@
  */
 import { Code, invalidArgument, ServingError, unavailable } from '../../common/errors.js';
 import type { Tensor } from '../codec/tensor.js';
-import type { Runtime } from '../runtimes/runtime.js';
+import type { RunContext, Runtime } from '../runtimes/runtime.js';
 import type { BatchingOptions } from '../../common/batching-parameters.js';
 import { concatRows, padToShape, sliceRows } from './tensor-rows.js';
 
@@ -49,6 +49,7 @@ interface Task {
   size: number;
   /** performance.now() when enqueued. */
   enqueuedAt: number;
+  ctx: RunContext | undefined;
   settle(result: Outputs | Error): void;
 }
 
@@ -100,7 +101,7 @@ export class BatchScheduler implements Runtime {
     return this.#running;
   }
 
-  run(sigName: string, inputs: Outputs, outputs?: readonly string[]): Promise<Outputs> {
+  run(sigName: string, inputs: Outputs, outputs?: readonly string[], ctx?: RunContext): Promise<Outputs> {
     const aliases = Object.keys(inputs).sort();
     const size = batchSize(inputs, aliases);
     if (size === undefined || size === 0 || this.#closing) return this.#runtime.run(sigName, inputs, outputs);
@@ -127,6 +128,7 @@ export class BatchScheduler implements Runtime {
         inputs: sorted,
         size,
         enqueuedAt: performance.now(),
+        ctx,
         settle: (r) => (r instanceof Error ? reject(r) : resolve(r)),
       };
       try {
@@ -252,8 +254,13 @@ export class BatchScheduler implements Runtime {
   }
 
   #start(batch: Batch, now: number): void {
-    this.#running++;
     this.#waiting -= batch.tasks.length;
+    dropAbandoned(batch);
+    if (batch.tasks.length === 0) {
+      this.#observer?.queueDepth(this.#waiting);
+      return;
+    }
+    this.#running++;
     const padded = paddedSize(this.options.allowedBatchSizes, batch.size);
     if (this.#observer) {
       this.#observer.queueDepth(this.#waiting);
@@ -339,6 +346,7 @@ function splitTask(task: Task, room: number, max: number): Task[] {
       inputs,
       size,
       enqueuedAt: task.enqueuedAt,
+      ctx: task.ctx,
       settle: (r: Outputs | Error) => {
         if (failed) return;
         if (r instanceof Error) {
@@ -378,4 +386,23 @@ function splitOutputs(out: Outputs, tasks: readonly Task[], padded: number): Out
     });
   }
   return split;
+}
+
+/** Settles the tasks whose client has gone or whose deadline has passed, and takes them out of `batch`. */
+function dropAbandoned(batch: Batch): void {
+  let now = 0;
+  const live: Task[] = [];
+  for (const t of batch.tasks) {
+    const ctx = t.ctx;
+    if (ctx?.cancelled) {
+      t.settle(new ServingError(Code.CANCELLED, 'Cancelled'));
+    } else if (ctx?.deadline !== undefined && ctx.deadline <= (now ||= Date.now())) {
+      t.settle(new ServingError(Code.DEADLINE_EXCEEDED, 'Deadline Exceeded'));
+    } else {
+      live.push(t);
+    }
+  }
+  if (live.length === batch.tasks.length) return;
+  batch.tasks = live;
+  batch.size = live.reduce((n, t) => n + t.size, 0);
 }

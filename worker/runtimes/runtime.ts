@@ -13,8 +13,18 @@ export interface Runtime {
    * Runs a signature. `inputs` are keyed by signature input alias and already match the
    * signature's dtypes; the result is keyed by output alias (only `outputs`, when given).
    */
-  run(signature: string, inputs: Record<string, Tensor>, outputs?: readonly string[]): Promise<Record<string, Tensor>>;
+  run(signature: string, inputs: Record<string, Tensor>, outputs?: readonly string[], ctx?: RunContext): Promise<Record<string, Tensor>>;
   close(): Promise<void>;
+}
+
+/**
+ * What a run knows of its request: a runtime that queues work (the batch scheduler) drops a task whose
+ * client has gone (`cancelled`, set by a CANCEL frame) or whose deadline (epoch ms) has passed before
+ * it starts, instead of computing an answer nobody waits for.
+ */
+export interface RunContext {
+  readonly cancelled?: boolean | undefined;
+  readonly deadline?: number | undefined;
 }
 
 /**
