@@ -12,10 +12,11 @@
 # ---- build: compile TypeScript and generate the example models ----------------------------------
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
-# .npmrc first: it tells onnxruntime-node's install step to download nothing (its CPU binaries ship
-# inside the npm package).
-COPY package.json package-lock.json .npmrc ./
-RUN npm ci --no-audit --no-fund
+# onnxruntime-node's CPU binaries ship inside its npm package; its postinstall would only fetch the
+# CUDA libraries from NuGet. package.json's allowScripts denies that script for npm 11; the npm 10 in
+# this image does not read allowScripts, so the script's own switch says skip.
+COPY package.json package-lock.json ./
+RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 COPY . .
 # `npm run build`: tsc, then scripts/make-example-models.ts and make-example-savedmodel.ts write models/.
 # Then drop the dev dependencies, and onnxruntime-node's binaries for other platforms (~220 MB).

@@ -15,7 +15,81 @@
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
 
-export const CLI_COMMANDS = new Set(['status', 'labels', 'reload', 'wait']);
+interface CommandHelp {
+  /** Arguments after the command name. */
+  args: string;
+  /** One line, for `modelgate --help`. */
+  summary: string;
+  /** What it prints and when it exits non-zero, for `modelgate <command> --help`. */
+  details: string;
+  /** Options of this command only (the common ones are listed for every command). */
+  options?: Array<[string, string]>;
+}
+
+const COMMANDS = {
+  status: {
+    args: '[model]',
+    summary: 'versions and states of one model, or of every model',
+    details: 'Prints MODEL, VERSION, STATE and ERROR for each version. Exits 1 if a model has no AVAILABLE version.',
+  },
+  labels: {
+    args: '[model]',
+    summary: 'active and pending version labels of one model, or of every model',
+    details: 'Prints MODEL, LABEL, VERSION and PENDING (the version a label waits for until it is AVAILABLE).',
+  },
+  reload: {
+    args: '',
+    summary: 're-read models.config on the gateway (POST /v1/config:reload)',
+    details: 'Prints "reloaded", or the error that kept the last good config in force (exit 1).',
+  },
+  wait: {
+    args: '<model> [--version N | --label L] [--timeout S]',
+    summary: 'wait until the model (a version, or a label\'s version) is AVAILABLE',
+    details: 'Polls the gateway every 200 ms, also while it cannot be reached yet. Exits 0 once available, 1 on timeout.',
+    options: [
+      ['--version N', 'wait for version N'],
+      ['--label L', "wait for the version label L points at (resolved as predict resolves it)"],
+      ['--timeout S', 'give up after S seconds (default 60)'],
+    ],
+  },
+} satisfies Record<string, CommandHelp>;
+
+export const CLI_COMMANDS: ReadonlySet<string> = new Set(Object.keys(COMMANDS));
+
+const COMMON_OPTIONS: Array<[string, string]> = [
+  ['--url URL', 'the gateway (default http://localhost:8501, or MODELGATE_URL)'],
+  ['--token T', 'bearer token for gateways with --admin_token / --api_token (or MODELGATE_TOKEN)'],
+  ['--json', "print the gateway's JSON instead of a table"],
+  ['--help', 'print this help'],
+];
+
+const EXIT_CODES = 'Exit codes: 0 OK / available; 1 not available, failed reload or timeout; 2 usage error; 3 gateway unreachable.';
+
+function optionLines(options: Array<[string, string]>): string {
+  const width = Math.max(...options.map(([o]) => o.length));
+  return options.map(([o, h]) => `  ${o.padEnd(width)}  ${h}`).join('\n');
+}
+
+/** The commands section of `modelgate --help`: one line per command. */
+export function commandsUsage(): string {
+  const entries = Object.entries(COMMANDS as Record<string, CommandHelp>);
+  // The positional arguments only; options are for the command's own help.
+  const synopses = entries.map(([name, c]) => `${name} ${c.args.replace(/\s*\[--.*$/, '')}`.trimEnd());
+  const width = Math.max(...synopses.map((s) => s.length));
+  const lines = entries.map(([, c], i) => `  ${synopses[i]!.padEnd(width)}  ${c.summary}`);
+  return `Commands, against a running gateway (modelgate <command> --help for each one's options):\n${lines.join('\n')}\n`;
+}
+
+/** `modelgate <command> --help`. */
+export function commandUsage(command: string): string {
+  const c = (COMMANDS as Record<string, CommandHelp>)[command]!;
+  const own = c.options ? `\nOptions:\n${optionLines(c.options)}\n` : '';
+  return (
+    `usage: modelgate ${command}${c.args ? ` ${c.args}` : ''} [--url URL] [--token T] [--json]\n\n` +
+    `${c.summary[0]!.toUpperCase()}${c.summary.slice(1)}. ${c.details}\n${own}\n` +
+    `Common options:\n${optionLines(COMMON_OPTIONS)}\n\n${EXIT_CODES}\n`
+  );
+}
 
 const EXIT = { ok: 0, notAvailable: 1, usage: 2, unreachable: 3 } as const;
 
@@ -90,6 +164,7 @@ export async function runCli(argv: string[], out: NodeJS.WritableStream = proces
         label: { type: 'string' },
         timeout: { type: 'string', default: '60' },
         token: { type: 'string', default: process.env.MODELGATE_TOKEN ?? '' },
+        help: { type: 'boolean', short: 'h', default: false },
       },
     });
   } catch (err) {
@@ -101,6 +176,10 @@ export async function runCli(argv: string[], out: NodeJS.WritableStream = proces
   const base = (values.url as string).replace(/\/$/, '');
   authorization = values.token ? `Bearer ${values.token}` : undefined;
   const print = (s: string) => out.write(s);
+  if (values.help && command !== undefined && CLI_COMMANDS.has(command)) {
+    print(commandUsage(command));
+    return EXIT.ok;
+  }
   try {
     switch (command) {
       case 'status': {

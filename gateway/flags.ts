@@ -6,6 +6,7 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { commandsUsage } from './cli.js';
 
 interface FlagSpec {
   kind: 'string' | 'int' | 'bool';
@@ -215,5 +216,9 @@ export function usage(): string {
   const lines = Object.entries(FLAG_SPECS as Record<string, FlagSpec>).map(
     ([name, spec]) => `  --${name}=${spec.kind === 'string' ? '<string>' : spec.kind} (default: "${spec.default}")  ${spec.help}`,
   );
-  return `usage: modelgate [flags]\n\nFlags:\n${lines.join('\n')}\n`;
+  return (
+    'usage: modelgate [flags]                         run a gateway\n' +
+    '       modelgate <command> [args] [--url URL]    ask a running gateway\n\n' +
+    `${commandsUsage()}\nFlags:\n${lines.join('\n')}\n`
+  );
 }

@@ -11,6 +11,8 @@
  * It learns what to load from its own flags (`--model_name`, `--model_version`, `--version_path`,
  * `--model_platform`).
  */
+// First: a tensorflow worker's model thread starts importing while this process starts up.
+import './runtimes/tensorflow/prestart.js';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import { Code, ServingError } from '../common/errors.js';

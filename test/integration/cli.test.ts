@@ -13,6 +13,8 @@ import { makeHalfPlusTwo } from '../../scripts/make-example-models.js';
 import { freePort, tempDir, writeModel } from '../helpers/repo.js';
 
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../gateway/main.js');
+/** The installed command (package.json `bin`), as a user runs it. */
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/modelgate.js');
 
 interface Run {
   code: number | null;
@@ -20,9 +22,9 @@ interface Run {
   stderr: string;
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv = {}, untilOutput?: RegExp): Promise<Run & { kill: () => Promise<number | null> }> {
+function run(args: string[], env: NodeJS.ProcessEnv = {}, untilOutput?: RegExp, entry = MAIN): Promise<Run & { kill: () => Promise<number | null> }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
+    const child = spawn(process.execPath, [entry, ...args], {
       env: { ...process.env, MODEL_NAME: '', MODEL_BASE_PATH: '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -45,6 +47,37 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}, untilOutput?: RegExp):
     });
   });
 }
+
+test('modelgate --help lists the ops commands, one line each, and the server flags', async () => {
+  const r = await run(['--help'], {}, undefined, BIN);
+  assert.equal(r.code, 0, r.stderr);
+  for (const command of ['status', 'labels', 'reload', 'wait']) {
+    const lines = r.stdout.split('\n').filter((l) => new RegExp(`^  ${command}\\b`).test(l));
+    assert.equal(lines.length, 1, `${command}: ${JSON.stringify(lines)}`);
+    assert.match(lines[0]!, new RegExp(`^  ${command}( \\S+)?\\s{2,}\\w`), lines[0]);
+  }
+  assert.match(r.stdout, /modelgate <command> --help/);
+  assert.match(r.stdout, /^  --model_config_file=/m);
+  assert.match(r.stdout, /^  --saved_model_tags=/m);
+});
+
+test('each ops command has its own --help (exit 0, nothing sent to a gateway)', async () => {
+  const expected: Record<string, RegExp[]> = {
+    status: [/^usage: modelgate status \[model\]/, /STATE/],
+    labels: [/^usage: modelgate labels \[model\]/, /PENDING/],
+    reload: [/^usage: modelgate reload /, /config:reload/],
+    wait: [/^usage: modelgate wait <model>/, /--timeout S/, /--label L/, /--version N/],
+  };
+  for (const [command, patterns] of Object.entries(expected)) {
+    // An unreachable --url shows that help answers without calling the gateway.
+    for (const flag of ['--help', '-h']) {
+      const r = await run([command, flag, '--url=http://127.0.0.1:1'], {}, undefined, BIN);
+      assert.equal(r.code, 0, `${command} ${flag}: ${r.stderr}`);
+      for (const p of [...patterns, /--url URL/, /--json/, /Exit codes: 0/]) assert.match(r.stdout, p, `${command} ${flag}`);
+      assert.doesNotMatch(r.stdout, /--model_config_file/, command);
+    }
+  }
+});
 
 test('an unknown flag is a clear error with exit code 2', async () => {
   const r = await run(['--no_such_flag=1']);

@@ -392,6 +392,18 @@ describe('Predict: every dtype', () => {
     expectOutputs(await call(predictionService, 'Predict', { model_spec: { name: 'dtypes' }, inputs }));
   });
 
+  test('string bytes the ONNX runtime cannot carry unchanged are INVALID_ARGUMENT naming the input, never OK', async () => {
+    const inputs = Object.fromEntries(
+      DTYPE_CASES.map((c) => [`in_${c.t}`, { dtype: c.dtype, tensor_shape: { dim: [{ size: 3 }] }, [c.field]: c.values }]),
+    );
+    for (const bad of [Buffer.from([0xff, 0x00, 0x62, 0x69, 0x6e, 0xc3]), Buffer.from('a\0b'), Buffer.from([0xc3])]) {
+      inputs.in_string = { dtype: 'DT_STRING', tensor_shape: { dim: [{ size: 3 }] }, string_val: [Buffer.from('ok'), bad, Buffer.from('')] };
+      const err = await callError(predictionService, 'Predict', { model_spec: { name: 'dtypes' }, inputs });
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.details);
+      assert.match(err.details, /^Input 'in_string' element 1 cannot be passed to the ONNX model unchanged: it (holds a NUL byte|is not valid UTF-8)/);
+    }
+  });
+
   test('one typed value fills the shape, for every dtype', async () => {
     const inputs = Object.fromEntries(
       DTYPE_CASES.map((c) => [`in_${c.t}`, { dtype: c.dtype, tensor_shape: { dim: [{ size: 3 }] }, [c.field]: [c.values[2]] }]),

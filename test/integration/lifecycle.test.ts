@@ -142,23 +142,44 @@ for (const replicas of [1, 2]) {
     await writeFile(configFile, 'model_config_list { config { name: "k" base_path: "k" model_platform: "onnx" } }');
     const { gw, base } = await gatewayFor(configFile, [`--worker_replicas=${replicas}`]);
     try {
-      const load = new LoadGenerator(base, () => ({ path: '/v1/models/k:predict', body: PREDICT }), 8, 60_000);
-      await new Promise((r) => setTimeout(r, 300));
+      // Answers by status in each phase: before the kill, while the replacement starts, after it serves.
+      type Phase = 'before' | 'outage' | 'after';
+      let phase: Phase = 'before';
+      const answers: Record<Phase, Record<string, number>> = { before: {}, outage: {}, after: {} };
+      const total = (p: Phase) => Object.values(answers[p]).reduce((a, b) => a + b, 0);
+      const concurrency = 8;
+      const load = new LoadGenerator(base, () => ({ path: '/v1/models/k:predict', body: PREDICT }), concurrency, 60_000, (status) => {
+        answers[phase][status] = (answers[phase][status] ?? 0) + 1;
+      });
+      await until('the load is being served', () => (answers.before['200'] ?? 0) >= 20);
       const victim = gw.manager.table.resolve('k').replicas[0];
+      phase = 'outage';
       process.kill(victim?.pid as number, 'SIGKILL');
       await until('a new worker serves', () => {
         const live = gw.manager.table.resolve('k').replicas;
         return live.length === replicas && !live.includes(victim!);
       });
-      await new Promise((r) => setTimeout(r, 300));
+      const outageAnswers = total('outage');
+      phase = 'after';
+      await until('the replacement has answered', () => total('after') >= 40);
       const counts = await load.stop();
       report(`(c) kill -9 with ${replicas} replica(s)`, counts);
-      const statuses = Object.keys(counts.byStatus);
+      const detail = `${JSON.stringify(answers)}\n${counts.failures.join('\n')}`;
+      assert.ok(counts.sent > 0 && counts.sent === total('before') + total('outage') + total('after'), detail);
+      assert.deepEqual(Object.keys(answers.before), ['200'], detail);
+      // Requests went on during the outage: the kill was under load, not between requests.
+      assert.ok(outageAnswers > 0, detail);
       if (replicas === 1) {
-        assert.ok(statuses.every((s) => s === '200' || s === '503'), counts.failures.join('\n'));
+        // Only 200s and fast 503s (never a timeout, status 0), each 503 in TF Serving's error shape.
+        for (const p of ['outage', 'after'] as const) {
+          assert.ok(Object.keys(answers[p]).every((st) => st === '200' || st === '503'), detail);
+        }
         for (const f of counts.failures) assert.match(f, /^503 \{\n {4}"error": /);
+        // Once the replacement serves, requests succeed again: at most the ones already in flight
+        // when it came up can still have been refused.
+        assert.ok((answers.after['200'] ?? 0) >= total('after') - concurrency, detail);
       } else {
-        assert.equal(counts.ok, counts.sent, counts.failures.join('\n'));
+        assert.equal(counts.ok, counts.sent, detail);
       }
     } finally {
       await gw.close();

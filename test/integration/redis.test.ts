@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { request } from 'undici';
 import { startGateway, type Gateway } from '../../gateway/gateway.js';
+import { graph } from '../../scripts/onnx-builder.js';
 import { makeHalfPlusTwo } from '../../scripts/make-example-models.js';
 import { LoadGenerator } from '../helpers/load.js';
 import { RedisServer } from '../helpers/redis.js';
@@ -28,6 +29,25 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** y = 0.5 * x + 3: version 2 of `m`, told apart from half_plus_two (version 1) by its answers. */
+function makeHalfPlusThree(): Uint8Array {
+  return graph('half_plus_three')
+    .input('x', 'float', undefined)
+    .initializer('a', [0.5], [])
+    .initializer('b', [3], [])
+    .node('Mul', ['x', 'a'], ['ax'])
+    .node('Add', ['ax', 'b'], ['y'])
+    .output('y', 'float', undefined)
+    .build();
+}
+
+/** The predictions a gateway answers for PREDICT under `stable`, with the HTTP status. */
+async function stablePredictions(base: string): Promise<{ status: number; predictions?: number[] }> {
+  const r = await request(`${base}/v1/models/m/labels/stable:predict`, { method: 'POST', body: PREDICT });
+  const body = (await r.body.json()) as { predictions?: number[] };
+  return { status: r.statusCode, predictions: body.predictions };
 }
 
 async function getJson(url: string): Promise<any> {
@@ -80,7 +100,8 @@ describe('shared routing state in Redis', () => {
     redis = await RedisServer.start();
     dir = await tempDir();
     await writeModel(dir, 'm', '1', makeHalfPlusTwo());
-    await writeModel(dir, 'm', '2', makeHalfPlusTwo());
+    // Version 2 answers differently from version 1, so a prediction tells which version served it.
+    await writeModel(dir, 'm', '2', makeHalfPlusThree());
     await mkdir(path.join(dir, 'remote_only'));
     configFile = path.join(dir, 'models.config');
     await writeFile(configFile, config(1));
@@ -121,16 +142,21 @@ describe('shared routing state in Redis', () => {
   });
 
   test('a label change applied by the writer is served by the other gateway', async () => {
+    const V1 = [2.5, 3.0];
+    const V2 = [3.5, 4.0];
+    assert.deepEqual(await stablePredictions(followerBase), { status: 200, predictions: V1 });
     const tmp = `${configFile}.tmp`;
     await writeFile(tmp, config(2));
     await rename(tmp, configFile);
     const writerMs = await until('writer moved stable', async () =>
       (await getJson(`http://127.0.0.1:${writerPort}/v1/models/m/labels/stable/metadata`)).model_spec.version === '2',
     );
-    const followerMs = await until('follower moved stable', async () =>
-      (await getJson(`${followerBase}/v1/models/m/labels/stable/metadata`)).model_spec.version === '2',
-    );
-    console.log(`[redis] label change visible: writer after ${writerMs} ms, follower after ${followerMs} ms (of the edit)`);
+    // The follower never read models.config: what it serves under `stable` came through Redis.
+    const followerMs = await until('follower serves version 2 under stable', async () => (await stablePredictions(followerBase)).predictions?.[0] === V2[0]);
+    assert.deepEqual(await stablePredictions(followerBase), { status: 200, predictions: V2 });
+    assert.equal((await getJson(`${followerBase}/v1/models/m/labels/stable/metadata`)).model_spec.version, '2');
+    assert.deepEqual(await stablePredictions(`http://127.0.0.1:${writerPort}`), { status: 200, predictions: V2 });
+    console.log(`[redis] label change served: writer after ${writerMs} ms, follower after ${followerMs} ms (of the edit)`);
   });
 
   test('a standalone worker registers with a lease; killed, it leaves routing', async () => {

@@ -105,6 +105,11 @@ export class BatchScheduler implements Runtime {
     const aliases = Object.keys(inputs).sort();
     const size = batchSize(inputs, aliases);
     if (size === undefined || size === 0 || this.#closing) return this.#runtime.run(sigName, inputs, outputs);
+    try {
+      this.#runtime.checkInputs?.(sigName, inputs);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const { maxBatchSize } = this.options;
     if (size > maxBatchSize) {
       return Promise.reject(invalidArgument(`Task size ${size} is larger than maximum input batch size ${maxBatchSize}`));

@@ -113,7 +113,6 @@ function toBuffer(input: Buffer | Uint8Array | string): Buffer {
   return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
 }
 
-/** Parses one JSON document; see the module comment for the value representation and error format. */
 const limits = { maxDepth: 100_000 };
 
 /**
@@ -129,6 +128,7 @@ function tooDeep(): never {
   throw invalidArgument(`JSON Parse error: nesting deeper than ${limits.maxDepth} levels at offset: ${pos}`);
 }
 
+/** Parses one JSON document; see the module comment for the value representation and error format. */
 export function parseJson(input: Buffer | Uint8Array | string): JsonValue {
   const buf = toBuffer(input);
   if (buf.length === 0) throw invalidArgument('JSON Parse error: The document is empty');

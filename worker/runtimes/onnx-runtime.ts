@@ -5,13 +5,21 @@
  * initializer, one output per graph output, aliases equal to the ONNX names, TF dtype names, -1 for
  * unknown dimensions. Shapes come from the graph's own TypeProto rather than onnxruntime's metadata,
  * because only the TypeProto tells "no shape given" (any rank, reported as unknown_rank) from a scalar.
+ *
+ * Strings: onnxruntime-node takes and gives string elements as JS strings. Going in, each one is
+ * UTF-8 encoded and handed to onnxruntime as a NUL-terminated C string, so bytes that are not valid
+ * UTF-8, or that hold a NUL, cannot reach the model intact: such an input is refused with
+ * INVALID_ARGUMENT naming the input (`checkInputs`), never altered. Coming out, a string's length is
+ * kept (NULs survive) but bytes that are not valid UTF-8 become U+FFFD. Outputs can only hold such
+ * bytes if the model itself carries them (a string initializer or attribute); for those models an
+ * output string holding U+FFFD is refused with DATA_LOSS rather than answered with other bytes.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import protobuf from 'protobufjs';
 import { loadProtoRoot } from '../../common/protos.js';
-import { failedPrecondition, invalidArgument, ServingError } from '../../common/errors.js';
+import { Code, failedPrecondition, invalidArgument, ServingError } from '../../common/errors.js';
 import {
   DEFAULT_SIGNATURE,
   PREDICT_METHOD,
@@ -71,10 +79,31 @@ interface GraphIo {
   inputs: Map<string, GraphValue>;
   outputs: Map<string, GraphValue>;
   initializers: Set<string>;
+  /** Where the model holds string bytes that are not valid UTF-8 (an initializer or attribute), if anywhere. */
+  nonUtf8Strings?: string;
 }
 
 const textDecoder = new TextDecoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 const textEncoder = new TextEncoder();
+const REPLACEMENT_CHARACTER = '\uFFFD';
+
+function isUtf8(bytes: Uint8Array): boolean {
+  try {
+    strictUtf8.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why `bytes` cannot be handed to onnxruntime-node unchanged, or undefined when they can. */
+export function ortStringProblem(bytes: Uint8Array): string | undefined {
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) return `it holds a NUL byte (at byte ${nul})`;
+  if (!isUtf8(bytes)) return 'it is not valid UTF-8';
+  return undefined;
+}
 
 export class OnnxRuntime implements Runtime {
   readonly signatures: Record<string, SignatureDef>;
@@ -82,9 +111,11 @@ export class OnnxRuntime implements Runtime {
   readonly #session: ort.InferenceSession;
   readonly #inputNames: Map<string, string>;
   readonly #outputNames: Map<string, string>;
+  readonly #nonUtf8Strings: string | undefined;
 
-  private constructor(session: ort.InferenceSession, signature: SignatureDef) {
+  private constructor(session: ort.InferenceSession, signature: SignatureDef, nonUtf8Strings: string | undefined) {
     this.#session = session;
+    this.#nonUtf8Strings = nonUtf8Strings;
     this.signatures = { [DEFAULT_SIGNATURE]: signature };
     this.#inputNames = new Map(Object.entries(signature.inputs).map(([alias, info]) => [alias, info.name]));
     this.#outputNames = new Map(Object.entries(signature.outputs).map(([alias, info]) => [alias, info.name]));
@@ -121,7 +152,24 @@ export class OnnxRuntime implements Runtime {
     for (const name of session.outputNames) {
       signature.outputs[name] = tensorInfo(io.outputs.get(name), name, 'output');
     }
-    return new OnnxRuntime(session, signature);
+    return new OnnxRuntime(session, signature, io.nonUtf8Strings);
+  }
+
+  /** Refuses string inputs onnxruntime-node would alter (see the file comment). */
+  checkInputs(_signatureName: string, inputs: Record<string, Tensor>): void {
+    for (const [alias, tensor] of Object.entries(inputs)) {
+      if (tensor.dtype !== 'DT_STRING') continue;
+      const data = tensor.data as Uint8Array[];
+      for (let i = 0; i < data.length; i++) {
+        const problem = ortStringProblem(data[i]!);
+        if (problem) {
+          throw invalidArgument(
+            `Input '${alias}' element ${i} cannot be passed to the ONNX model unchanged: ${problem}, ` +
+              'and onnxruntime-node only carries strings as UTF-8 text without NUL bytes',
+          );
+        }
+      }
+    }
   }
 
   async run(
@@ -132,6 +180,7 @@ export class OnnxRuntime implements Runtime {
     if (signatureName !== DEFAULT_SIGNATURE) {
       throw failedPrecondition(`Serving signature key "${signatureName}" not found.`);
     }
+    this.checkInputs(signatureName, inputs);
     const feeds: Record<string, ort.Tensor> = {};
     for (const [alias, tensor] of Object.entries(inputs)) {
       const name = this.#inputNames.get(alias);
@@ -148,10 +197,24 @@ export class OnnxRuntime implements Runtime {
       throw invalidArgument(String((err as Error).message ?? err));
     }
     const out: Record<string, Tensor> = {};
-    for (let i = 0; i < aliases.length; i++) {
-      const t = result[fetches[i] as string] as ort.Tensor;
-      out[aliases[i] as string] = fromOrt(t, this.signatures[DEFAULT_SIGNATURE]!.outputs[aliases[i] as string]!.dtype);
-      t.dispose?.();
+    try {
+      for (let i = 0; i < aliases.length; i++) {
+        const t = result[fetches[i] as string] as ort.Tensor;
+        const alias = aliases[i] as string;
+        if (this.#nonUtf8Strings !== undefined && t.type === 'string') {
+          const at = (t.data as string[]).findIndex((s) => s.includes(REPLACEMENT_CHARACTER));
+          if (at >= 0) {
+            throw new ServingError(
+              Code.DATA_LOSS,
+              `Output '${alias}' element ${at} holds U+FFFD where the model may have produced bytes that are not ` +
+                `valid UTF-8 (${this.#nonUtf8Strings}); onnxruntime-node does not return such bytes unchanged`,
+            );
+          }
+        }
+        out[alias] = fromOrt(t, this.signatures[DEFAULT_SIGNATURE]!.outputs[alias]!.dtype);
+      }
+    } finally {
+      for (const f of fetches) (result[f] as ort.Tensor | undefined)?.dispose?.();
     }
     return out;
   }
@@ -222,8 +285,15 @@ export function readGraphIo(bytes: Uint8Array): GraphIo {
           const vi = valueInfoType.decode(graph.bytes()) as unknown as OnnxValueInfo;
           (field === 11 ? io.inputs : io.outputs).set(vi.name, graphValue(vi));
         } else if (field === 5 && (gtag & 7) === 2) {
-          const name = initializerName(graph.bytes());
+          const tensor = graph.bytes();
+          const name = initializerName(tensor);
           if (name) io.initializers.add(name);
+          if (io.nonUtf8Strings === undefined && tensorHasNonUtf8(tensor)) io.nonUtf8Strings = `initializer ${name ?? '(unnamed)'}`;
+        } else if (field === 1 && (gtag & 7) === 2) {
+          const node = graph.bytes();
+          if (io.nonUtf8Strings === undefined && nodeHasNonUtf8(node)) io.nonUtf8Strings = `an attribute of node ${nodeName(node)}`;
+        } else if (field === 15 && (gtag & 7) === 2) {
+          if (io.nonUtf8Strings === undefined && sparseHasNonUtf8(graph.bytes())) io.nonUtf8Strings = 'a sparse initializer';
         } else {
           graph.skipType(gtag & 7);
         }
@@ -266,4 +336,50 @@ function initializerName(tensorBytes: Uint8Array): string | undefined {
     r.skipType(tag & 7);
   }
   return undefined;
+}
+
+// String bytes a model carries itself (initializers, node attributes, nested graphs), read with the raw
+// reader: only string fields are decoded. Field numbers are onnx.proto's: GraphProto node 1,
+// initializer 5, sparse_initializer 15; NodeProto name 3, attribute 5; AttributeProto s 4, t 5, g 6,
+// strings 9, tensors 10, graphs 11, sparse_tensor 22, sparse_tensors 23; TensorProto string_data 6;
+// SparseTensorProto values 1.
+
+type Scan = (bytes: Uint8Array) => boolean;
+
+/** True when any length-delimited field of `bytes` numbered in `checks` fails its check. */
+function anyField(bytes: Uint8Array, checks: Record<number, Scan>): boolean {
+  const r = protobuf.Reader.create(bytes);
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    const check = checks[tag >>> 3];
+    if (check && (tag & 7) === 2) {
+      if (check(r.bytes())) return true;
+    } else {
+      r.skipType(tag & 7);
+    }
+  }
+  return false;
+}
+
+const notUtf8: Scan = (b) => !isUtf8(b);
+const tensorHasNonUtf8: Scan = (b) => anyField(b, { 6: notUtf8 });
+const sparseHasNonUtf8: Scan = (b) => anyField(b, { 1: tensorHasNonUtf8 });
+const attributeHasNonUtf8: Scan = (b) =>
+  anyField(b, {
+    4: notUtf8, 5: tensorHasNonUtf8, 6: subgraphHasNonUtf8, 9: notUtf8, 10: tensorHasNonUtf8, 11: subgraphHasNonUtf8,
+    22: sparseHasNonUtf8, 23: sparseHasNonUtf8,
+  });
+const nodeHasNonUtf8: Scan = (b) => anyField(b, { 5: attributeHasNonUtf8 });
+function subgraphHasNonUtf8(b: Uint8Array): boolean {
+  return anyField(b, { 1: nodeHasNonUtf8, 5: tensorHasNonUtf8, 15: sparseHasNonUtf8 });
+}
+
+function nodeName(node: Uint8Array): string {
+  const r = protobuf.Reader.create(node);
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    if (tag >>> 3 === 3 && (tag & 7) === 2) return r.string() || '(unnamed)';
+    r.skipType(tag & 7);
+  }
+  return '(unnamed)';
 }

@@ -6,10 +6,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Tensor } from '../codec/tensor.js';
 import type { Runtime } from './runtime.js';
-import { serializeError, type FromThread, type ThreadedRuntimeSpec, type ToThread } from './threaded-runtime.js';
+import { serializeError, type FromThread, type ThreadedRuntimeSpec, type ThreadPreload, type ToThread } from './threaded-runtime.js';
 
 const port = parentPort!;
-const spec = workerData as ThreadedRuntimeSpec;
+const data = workerData as ThreadedRuntimeSpec | ThreadPreload;
 
 function post(msg: FromThread, transfer: ArrayBuffer[] = []): void {
   try {
@@ -35,7 +35,25 @@ function transferables(outputs: Record<string, Tensor>): ArrayBuffer[] {
   return [...seen];
 }
 
-async function load(): Promise<Runtime | undefined> {
+/**
+ * Prestarted (`workerData.preload`): imports the module and runs its `prewarm` export while waiting
+ * for the `load` message that names the model. Failures here are left for `load` to report.
+ */
+async function nextSpec(): Promise<ThreadedRuntimeSpec> {
+  if (!('preload' in data)) return data;
+  const spec = new Promise<ThreadedRuntimeSpec>((resolve) => {
+    port.once('message', (msg: ToThread) => resolve((msg as Extract<ToThread, { type: 'load' }>).spec));
+  });
+  try {
+    const mod = (await import(data.preload)) as { prewarm?: () => Promise<void> | void };
+    await mod.prewarm?.();
+  } catch {
+    // load() imports the module again and reports what fails.
+  }
+  return spec;
+}
+
+async function load(spec: ThreadedRuntimeSpec): Promise<Runtime | undefined> {
   try {
     const mod = (await import(spec.module)) as Record<string, (args: unknown) => Promise<Runtime>>;
     const factory = mod[spec.factory];
@@ -74,5 +92,5 @@ function serve(runtime: Runtime): void {
   });
 }
 
-const loaded = await load();
+const loaded = await load(await nextSpec());
 if (loaded) serve(loaded);

@@ -14,6 +14,11 @@ export interface Runtime {
    * signature's dtypes; the result is keyed by output alias (only `outputs`, when given).
    */
   run(signature: string, inputs: Record<string, Tensor>, outputs?: readonly string[], ctx?: RunContext): Promise<Record<string, Tensor>>;
+  /**
+   * Throws the ServingError `run` would raise for inputs the engine cannot take as they are (checked
+   * by `run` too). Batching calls it before queueing, so one bad request fails alone, not its batch.
+   */
+  checkInputs?(signature: string, inputs: Record<string, Tensor>): void;
   close(): Promise<void>;
 }
 

@@ -12,6 +12,9 @@
  * Order: the thread runs requests one at a time in the order they were posted, so calls to a
  * stateful signature see each other's effects in call order.
  *
+ * A thread may be started ahead of its model (`prestartThread`): it imports the runtime's module
+ * while the process is still starting, and loads the model when `load` names it.
+ *
  * If the thread dies while the runtime is open, pending and later calls fail with UNAVAILABLE and
  * `onExit` is called (the worker process exits so its supervisor restarts it).
  */
@@ -41,6 +44,7 @@ export interface SerializedError {
 }
 
 export type ToThread =
+  | { type: 'load'; spec: ThreadedRuntimeSpec }
   | { type: 'run'; id: number; signature: string; inputs: Record<string, Tensor>; outputs?: readonly string[] }
   | { type: 'close' };
 
@@ -65,6 +69,48 @@ export function deserializeError(e: SerializedError): Error {
 }
 
 const THREAD_ENTRY = new URL('./runtime-thread.js', import.meta.url);
+
+/** What a prestarted thread is given: the module to import now; the spec comes with a `load` message. */
+export interface ThreadPreload {
+  preload: string;
+}
+
+/** Threads started ahead of their model, by module URL: each has imported (or is importing) it. */
+const prestarted = new Map<string, { worker: Worker; exited: boolean }>();
+
+/**
+ * Starts a model thread that imports `module` (and runs its `prewarm` export, if any) before any
+ * model is named, so that work overlaps whatever the process does meanwhile (its own imports,
+ * flags, sockets). The next `ThreadedRuntime.load` of a spec with this module takes the thread over.
+ * The thread does not keep the process alive until it is taken.
+ */
+export function prestartThread(module: string): void {
+  if (prestarted.has(module)) return;
+  const entry = { worker: new Worker(THREAD_ENTRY, { workerData: { preload: module } satisfies ThreadPreload }), exited: false };
+  entry.worker.unref();
+  entry.worker.once('error', () => {}); // a failed prestart only means the load starts a fresh thread
+  entry.worker.once('exit', () => {
+    entry.exited = true;
+  });
+  prestarted.set(module, entry);
+}
+
+/** Modules with a prestarted thread not yet taken by a load (for tests and diagnostics). */
+export function prestartedModules(): string[] {
+  return [...prestarted.keys()];
+}
+
+/** The prestarted thread for `spec.module`, told to load `spec`; or a new thread for it. */
+function threadFor(spec: ThreadedRuntimeSpec): Worker {
+  const entry = prestarted.get(spec.module);
+  prestarted.delete(spec.module);
+  if (entry && !entry.exited) {
+    entry.worker.ref();
+    entry.worker.postMessage({ type: 'load', spec } satisfies ToThread);
+    return entry.worker;
+  }
+  return new Worker(THREAD_ENTRY, { workerData: spec });
+}
 
 interface Pending {
   resolve: (outputs: Record<string, Tensor>) => void;
@@ -108,7 +154,7 @@ export class ThreadedRuntime implements Runtime {
 
   /** Starts the thread and loads the runtime in it; rejects with the load's own error. */
   static load(spec: ThreadedRuntimeSpec, options: ThreadedRuntimeOptions = {}): Promise<ThreadedRuntime> {
-    const worker = new Worker(THREAD_ENTRY, { workerData: spec });
+    const worker = threadFor(spec);
     return new Promise<ThreadedRuntime>((resolve, reject) => {
       const cleanup = () => {
         worker.off('message', onMessage);

@@ -1,4 +1,5 @@
 /** The `tensorflow` platform runtime and the helpers the worker needs around it. */
+import { loadProtoRoot, PRECOMPILED_ROOTS } from '../../../common/protos.js';
 import { ThreadedRuntime, type ThreadedRuntimeOptions } from '../threaded-runtime.js';
 import { TensorFlowRuntime, type TensorFlowLoadOptions } from './tensorflow-runtime.js';
 
@@ -14,6 +15,11 @@ export interface ThreadLoadArgs {
   logFields?: Record<string, unknown>;
   /** No log lines. */
   quiet?: boolean;
+}
+
+/** Run by a prestarted model thread (threaded-runtime.ts) before its model is named: the protobuf roots every load reads. */
+export function prewarm(): void {
+  for (const files of PRECOMPILED_ROOTS) loadProtoRoot(files);
 }
 
 /**

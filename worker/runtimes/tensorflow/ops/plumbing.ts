@@ -285,9 +285,24 @@ register({
       let shape: number[] = [];
       for (const t of ins) if (t.shape.length > 0) shape = t.shape;
       const n = elementCount(shape);
-      const lists = ins.map((t) => stringsOf(t));
+      // Joined as bytes: TF strings are bytes, and decoding them as UTF-8 would alter any that are not.
+      const sepBytes = enc.encode(sep);
+      const lists = ins.map((t) => t.data as Uint8Array[]);
       const out: Uint8Array[] = [];
-      for (let k = 0; k < n; k++) out.push(enc.encode(lists.map((l) => (l.length === 1 ? l[0] : l[k])).join(sep)));
+      for (let k = 0; k < n; k++) {
+        const parts = lists.map((l) => (l.length === 1 ? l[0]! : l[k]!));
+        const joined = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0) + sepBytes.length * Math.max(0, parts.length - 1));
+        let at = 0;
+        parts.forEach((p, i) => {
+          if (i > 0) {
+            joined.set(sepBytes, at);
+            at += sepBytes.length;
+          }
+          joined.set(p, at);
+          at += p.length;
+        });
+        out.push(joined);
+      }
       return [{ dtype: 'DT_STRING', shape, data: out }];
     },
   },
