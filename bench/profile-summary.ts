@@ -3,7 +3,7 @@
  * as a share of all samples. Used by bench/serving.ts for the profile section of RESULTS.md, and by
  * hand:
  *
- *   node dist/bench/profile-summary.js <file.cpuprofile> [--top=20]
+ *   node dist/bench/profile-summary.js <file.cpuprofile> [--top=20] [--busy]
  */
 import { readFile } from 'node:fs/promises';
 
@@ -23,8 +23,11 @@ export interface SelfTimeEntry {
   share: number;
 }
 
-/** Self-time shares by function (name + file + line), largest first; idle and GC are kept as V8 names them. */
-export async function summarizeProfile(file: string, top = 20): Promise<{ samples: number; entries: SelfTimeEntry[] }> {
+/**
+ * Self-time shares by function (name + file + line), largest first; GC and native entries keep V8's
+ * names. With `busyOnly`, `(idle)` samples are left out and shares are of the busy samples.
+ */
+export async function summarizeProfile(file: string, top = 20, busyOnly = false): Promise<{ samples: number; entries: SelfTimeEntry[] }> {
   const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
   const hits = new Map<number, number>();
   if (profile.samples) for (const id of profile.samples) hits.set(id, (hits.get(id) ?? 0) + 1);
@@ -33,9 +36,9 @@ export async function summarizeProfile(file: string, top = 20): Promise<{ sample
   let total = 0;
   for (const n of profile.nodes) {
     const h = hits.get(n.id) ?? 0;
-    if (h === 0) continue;
-    total += h;
     const f = n.callFrame;
+    if (h === 0 || (busyOnly && f.functionName === '(idle)')) continue;
+    total += h;
     const where = f.url ? ` ${f.url.replace(/^.*\/(node_modules\/|dist\/)/, '$1')}:${f.lineNumber + 1}` : '';
     const name = `${f.functionName || '(anonymous)'}${where}`;
     byName.set(name, (byName.get(name) ?? 0) + h);
@@ -54,7 +57,7 @@ if (process.argv[1]?.endsWith('profile-summary.js')) {
     process.exit(2);
   }
   const top = Number(process.argv.find((a) => a.startsWith('--top='))?.split('=')[1] ?? 25);
-  const { samples, entries } = await summarizeProfile(file, top);
+  const { samples, entries } = await summarizeProfile(file, top, process.argv.includes('--busy'));
   console.log(`${samples} samples`);
   for (const e of entries) console.log(`${(e.share * 100).toFixed(1).padStart(5)}%  ${e.name}`);
 }

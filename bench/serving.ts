@@ -1,19 +1,30 @@
 /**
- * Serving throughput and latency, modelgate against the baseline a user would write instead, all in
- * one run on loopback, each load generator a separate process:
- *   (a) baseline: one Node process, Fastify + onnxruntime-node in-process (bench/baseline-server.ts), REST
- *   (b) modelgate: gateway → worker process, REST (wrk) and gRPC Predict (h2load if installed, else
- *       bench/grpc-load.ts)
- *   (c) modelgate with --enable_batching (BATCHING_PARAMETERS below), REST and gRPC
- *   (w) the worker alone on TCP, to price the gateway hop
- * for half_plus_two (tiny) and the MLP 784→256→256→10, at concurrency 1, 32 and 64. Every ratio is to
- * (a) REST at the same concurrency, measured in the same run.
+ * Serving throughput, latency and CPU per request: modelgate against the server a user would write
+ * instead, all in one run on loopback, each load generator a separate process:
  *
- *   npm run build && node dist/bench/serving.js [--seconds=5] [--write]
- * Needs `wrk` (Debian: apt-get install -y wrk); uses h2load for gRPC when present (nghttp2-client).
+ *   (a)  baseline: one Node process, Fastify + onnxruntime-node in-process (bench/baseline-server.ts), REST
+ *   (b)  modelgate: gateway → one worker process per model version, REST (wrk) and gRPC Predict (h2load,
+ *        one HTTP/2 connection with c streams, `tensor_content` inputs)
+ *   (c)  modelgate with --enable_batching (BATCHING_PARAMETERS below)
+ *   (b0) with --before_dist=<dir>: a gateway from another build (e.g. the previous commit's dist/), for
+ *        before/after columns measured in the same run
+ *
+ * Cells: half_plus_two (tiny) at c=1 and c=32, the MLP 784→256→256→10 at c=32, and the compute-bound
+ * MLP 784→1024→1024→10 over gRPC at c=64 (batched vs unbatched). The machine is shared by every
+ * server and load generator, and its speed drifts, so each cell runs ROUNDS rounds in which every
+ * variant runs once, back to back; a cell reports the median of its rounds, and each ratio is the
+ * median of the per-round ratios (both sides of a ratio always come from the same round).
+ *
+ * CPU per request comes from /proc (user + system time of the gateway, and of its worker processes,
+ * over the rounds, divided by the requests served). `--profile` also runs the gateway (and the
+ * --before_dist one) under `node --cpu-prof` for REST and gRPC on the tiny model and lists the top
+ * self-time entries.
+ *
+ *   npm run build && node dist/bench/serving.js [--seconds=4] [--rounds=3] [--before_dist=DIR] [--profile] [--write]
+ * Needs wrk and h2load (Debian: apt-get install -y wrk nghttp2-client).
  */
 import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,32 +32,35 @@ import { promisify } from 'node:util';
 import { loadProtoRoot } from '../common/protos.js';
 import { makeHalfPlusTwo, makeMlp } from '../scripts/make-example-models.js';
 import { freePort, tempDir, writeModel } from '../test/helpers/repo.js';
+import { summarizeProfile } from './profile-summary.js';
 import { updateResults } from './results.js';
 
 const run = promisify(execFile);
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SECONDS = Number(process.argv.find((a) => a.startsWith('--seconds='))?.split('=')[1] ?? 5);
-const CONCURRENCY = [1, 32, 64];
+const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=').slice(1).join('=');
+const SECONDS = Number(arg('seconds') ?? 4);
+const ROUNDS = Number(arg('rounds') ?? 3);
+const BEFORE_DIST = arg('before_dist');
+const PROFILE = process.argv.includes('--profile');
 
 /**
- * (c)'s parameters, for this 2-core machine. onnxruntime-node runs a session synchronously on the
- * worker's thread, so one batch runs at a time whatever num_batch_threads says; with one batch thread
- * and no timeout, requests that arrive while a batch runs form the next batch (no waiting at low
- * load). max_batch_size 64 takes all of c=64 at once; the queue never refuses at these
- * concurrencies. The gateway keeps 64 connections to each worker so all of them can reach the queue.
+ * (c)'s parameters. onnxruntime-node runs a session synchronously on the worker's thread, so one
+ * batch runs at a time whatever num_batch_threads says; with one batch thread and no timeout, requests
+ * that arrive while a batch runs form the next batch (no waiting at low load). max_batch_size 64 takes
+ * all of c=64 at once.
  */
 const BATCHING_PARAMETERS = `max_batch_size { value: 64 }
 batch_timeout_micros { value: 0 }
 max_enqueued_batches { value: 64 }
 num_batch_threads { value: 1 }
 `;
-const BATCHING_FLAGS = ['--enable_batching', '--worker_connections=64'];
 
 interface Result {
   rps: number;
   p50ms: number;
   p99ms: number;
   errors: number;
+  requests: number;
 }
 
 const WRK_SCRIPT = `
@@ -62,72 +76,54 @@ done = function(summary, latency, requests)
 end
 `;
 
-function parseResult(stdout: string): Result {
-  const m = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(stdout);
-  if (!m) throw new Error(`unexpected load generator output: ${stdout}`);
-  const [, requests, durationUs, p50, p99, errors] = m.map(Number) as number[];
-  return {
-    rps: (requests as number) / ((durationUs as number) / 1e6),
-    p50ms: (p50 as number) / 1000,
-    p99ms: (p99 as number) / 1000,
-    errors: errors as number,
-  };
-}
-
 async function wrk(url: string, bodyFile: string, scriptFile: string, connections: number, seconds: number): Promise<Result> {
   const { stdout } = await run(
     'wrk',
     ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-s', scriptFile, url],
     { env: { ...process.env, BODY_FILE: bodyFile }, maxBuffer: 1 << 20 },
   );
-  return parseResult(stdout);
+  const m = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(stdout);
+  if (!m) throw new Error(`unexpected wrk output: ${stdout}`);
+  const [, requests, durationUs, p50, p99, errors] = m.map(Number) as number[];
+  return {
+    rps: (requests as number) / ((durationUs as number) / 1e6),
+    p50ms: (p50 as number) / 1000,
+    p99ms: (p99 as number) / 1000,
+    errors: errors as number,
+    requests: requests as number,
+  };
 }
 
-/** Whether h2load (Debian: nghttp2-client) is there: a C HTTP/2 load generator, much cheaper per call than grpc-js. */
-let h2load = false;
-
-/**
- * gRPC load: h2load when installed (one connection, `concurrency` streams, the length-prefixed
- * message as body; latencies from its per-request log), else bench/grpc-load.ts. h2load sees HTTP
- * statuses only, so every target is first checked with grpc-load, which reads gRPC statuses.
- */
-async function grpcLoad(target: string, bodyFile: string, concurrency: number, seconds: number): Promise<Result> {
-  if (!h2load) return grpcJsLoad(target, bodyFile, concurrency, seconds);
-  const framed = `${bodyFile}.framed`;
-  const log = `${bodyFile}.h2load.log`;
-  await rm(log, { force: true }); // h2load appends to its log
+/** gRPC Predict load from h2load: one connection, `concurrency` streams, latencies from its log. */
+async function h2load(target: string, framedFile: string, concurrency: number, seconds: number): Promise<Result> {
+  const log = `${framedFile}.${process.hrtime.bigint()}.log`;
   const { stdout } = await run(
     'h2load',
-    [
-      '-c1',
-      `-m${concurrency}`,
-      `-D${seconds}`,
-      '-H',
-      'content-type: application/grpc',
-      '-H',
-      'te: trailers',
-      '-d',
-      framed,
-      `--log-file=${log}`,
-      `http://${target}/tensorflow.serving.PredictionService/Predict`,
-    ],
+    ['-c1', `-m${concurrency}`, `-D${seconds}`, '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-d', framedFile, `--log-file=${log}`, `http://${target}/tensorflow.serving.PredictionService/Predict`],
     { maxBuffer: 1 << 20 },
   );
   const done = /(\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(stdout);
   const lines = (await readFile(log, 'utf8')).trim().split('\n');
+  await rm(log, { force: true });
   const micros = lines.map((l) => Number(l.split('\t')[2])).sort((a, b) => a - b);
   const pick = (p: number) => micros[Math.min(micros.length - 1, Math.max(0, Math.ceil((p / 100) * micros.length) - 1))] ?? 0;
-  const failed = done ? Number(done[2]) + Number(done[3]) + Number(done[4]) : 0;
-  return { rps: (done ? Number(done[1]) : micros.length) / seconds, p50ms: pick(50) / 1000, p99ms: pick(99) / 1000, errors: failed };
+  const ok = done ? Number(done[1]) : micros.length;
+  return {
+    rps: ok / seconds,
+    p50ms: pick(50) / 1000,
+    p99ms: pick(99) / 1000,
+    errors: done ? Number(done[2]) + Number(done[3]) + Number(done[4]) : 0,
+    requests: ok,
+  };
 }
 
-async function grpcJsLoad(target: string, bodyFile: string, concurrency: number, seconds: number): Promise<Result> {
-  const { stdout } = await run(
-    process.execPath,
-    [path.join(DIST, 'bench/grpc-load.js'), `--target=${target}`, `--body=${bodyFile}`, `--concurrency=${concurrency}`, `--seconds=${seconds}`],
-    { maxBuffer: 1 << 20 },
-  );
-  return parseResult(stdout);
+/** Checks a gRPC target answers OK (h2load sees HTTP statuses only, not gRPC's). */
+async function checkGrpc(target: string, bodyFile: string): Promise<void> {
+  const { stdout } = await run(process.execPath, [path.join(DIST, 'bench/grpc-load.js'), `--target=${target}`, `--body=${bodyFile}`, '--concurrency=4', '--seconds=1'], {
+    maxBuffer: 1 << 20,
+  });
+  const m = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(stdout);
+  if (!m || Number(m[5]) > 0 || Number(m[1]) === 0) throw new Error(`gRPC Predict on ${target} fails: ${stdout}`);
 }
 
 function waitForOutput(child: ChildProcess, pattern: RegExp): Promise<void> {
@@ -139,27 +135,21 @@ function waitForOutput(child: ChildProcess, pattern: RegExp): Promise<void> {
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`process exited (${code}) before ready: ${seen}`)));
+    child.once('exit', (code) => reject(new Error(`process exited (${code}) before ready: ${seen.slice(-2000)}`)));
   });
 }
 
-/** A serialized PredictRequest with one float32 input. */
 function predictRequest(model: string, input: string, shape: number[], values: number[]): Buffer {
   const PredictRequest = loadProtoRoot(['tensorflow_serving/apis/predict.proto']).lookupType('tensorflow.serving.PredictRequest');
-  return Buffer.from(
+  const message = Buffer.from(
     PredictRequest.encode(
       PredictRequest.fromObject({
         model_spec: { name: model },
-        inputs: {
-          [input]: {
-            dtype: 1,
-            tensor_shape: { dim: shape.map((size) => ({ size })) },
-            tensor_content: Buffer.from(Float32Array.from(values).buffer),
-          },
-        },
+        inputs: { [input]: { dtype: 1, tensor_shape: { dim: shape.map((size) => ({ size })) }, tensor_content: Buffer.from(Float32Array.from(values).buffer) } },
       }),
     ).finish(),
   );
+  return message;
 }
 
 /** CPU time (user + system, all threads) of a process so far, in µs; 0 where /proc is not there. */
@@ -171,51 +161,84 @@ async function cpuMicros(pid: number | undefined): Promise<number> {
   return ((Number(fields[11]) || 0) + (Number(fields[12]) || 0)) * 10_000;
 }
 
-/** The direct children of a process (a gateway's workers). */
 async function childPids(pid: number | undefined): Promise<number[]> {
   if (pid === undefined) return [];
   const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
   return text.trim().split(/\s+/).filter(Boolean).map(Number);
 }
 
-/** Runs a load, and reports the CPU each process group spent per request meanwhile (µs). */
-async function withCpu(groups: number[][], load: () => Promise<Result>): Promise<{ result: Result; perRequest: number[] }> {
-  const sum = async (pids: number[]) => (await Promise.all(pids.map(cpuMicros))).reduce((x, y) => x + y, 0);
-  const before = await Promise.all(groups.map(sum));
-  const result = await load();
-  const after = await Promise.all(groups.map(sum));
-  const requests = Math.max(1, result.rps * SECONDS);
-  return { result, perRequest: groups.map((_, i) => ((after[i] as number) - (before[i] as number)) / requests) };
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+
+interface Server {
+  name: string;
+  rest: string;
+  grpc: string;
+  child: ChildProcess;
 }
 
-const cell = (r: Result) => `${r.rps.toFixed(0)} | ${r.p50ms.toFixed(2)} / ${r.p99ms.toFixed(2)}`;
-const ratio = (r: Result, a: Result) => `**${(r.rps / a.rps).toFixed(2)}**`;
+interface Sample {
+  result: Result;
+  /** CPU µs over the run: [server or gateway, its workers]. */
+  cpu: [number, number];
+}
+
+async function measure(server: { child: ChildProcess } | undefined, load: () => Promise<Result>): Promise<Sample> {
+  const pid = server?.child.pid;
+  const workers = await childPids(pid);
+  const sum = async (pids: number[]) => (await Promise.all(pids.map(cpuMicros))).reduce((x, y) => x + y, 0);
+  const before = [await cpuMicros(pid), await sum(workers)];
+  const result = await load();
+  const after = [await cpuMicros(pid), await sum(workers)];
+  return { result, cpu: [(after[0] as number) - (before[0] as number), (after[1] as number) - (before[1] as number)] };
+}
+
+/** Every round's samples of one variant in one cell. */
+class Series {
+  readonly samples: Sample[] = [];
+  add(s: Sample): void {
+    this.samples.push(s);
+  }
+  get rps(): number {
+    return median(this.samples.map((s) => s.result.rps));
+  }
+  get p50(): number {
+    return median(this.samples.map((s) => s.result.p50ms));
+  }
+  get p99(): number {
+    return median(this.samples.map((s) => s.result.p99ms));
+  }
+  get errors(): number {
+    return this.samples.reduce((n, s) => n + s.result.errors, 0);
+  }
+  /** µs per request over all rounds: [gateway or server, workers]. */
+  get cpuPerRequest(): [number, number] {
+    const requests = Math.max(1, this.samples.reduce((n, s) => n + s.result.requests, 0));
+    return [0, 1].map((i) => this.samples.reduce((n, s) => n + (s.cpu[i] as number), 0) / requests) as [number, number];
+  }
+  /** Median over rounds of this series' rps / `other`'s rps in the same round. */
+  ratio(other: Series): number {
+    return median(this.samples.map((s, i) => s.result.rps / (other.samples[i] as Sample).result.rps));
+  }
+}
 
 async function main(): Promise<void> {
-  await run('wrk', ['--version']).catch((err: { code?: string }) => {
-    if (err.code === 'ENOENT') throw new Error('wrk is not installed (Debian: apt-get install -y wrk)');
-  });
-  h2load = await run('h2load', ['--version']).then(
-    () => true,
-    () => {
-      console.log('h2load not found: gRPC load comes from bench/grpc-load.js (Debian: apt-get install -y nghttp2-client for h2load)');
-      return false;
-    },
-  );
+  for (const tool of ['wrk', 'h2load']) {
+    await run(tool, ['--version']).catch((err: { code?: string }) => {
+      if (err.code === 'ENOENT') throw new Error(`${tool} is not installed (Debian: apt-get install -y wrk nghttp2-client)`);
+    });
+  }
   const dir = await tempDir('modelgate-bench-');
   const mlpInput = Array.from({ length: 784 }, (_, i) => Math.round(((i * 37) % 255) / 2.55) / 100);
   const models = {
-    half_plus_two: {
-      bytes: makeHalfPlusTwo(),
-      body: JSON.stringify({ instances: [1.0, 2.0, 5.0] }),
-      grpc: predictRequest('half_plus_two', 'x', [3], [1.0, 2.0, 5.0]),
-    },
-    mlp: {
-      bytes: makeMlp(1),
-      body: JSON.stringify({ instances: [mlpInput] }),
-      grpc: predictRequest('mlp', 'images', [1, 784], mlpInput),
-    },
+    half_plus_two: { bytes: makeHalfPlusTwo(), instance: [1.0, 2.0, 5.0] as unknown, input: 'x', shape: [3], values: [1.0, 2.0, 5.0] },
+    mlp: { bytes: makeMlp(1), instance: [mlpInput] as unknown, input: 'images', shape: [1, 784], values: mlpInput },
+    mlp_1024: { bytes: makeMlp(1, 1024), instance: [mlpInput] as unknown, input: 'images', shape: [1, 784], values: mlpInput },
   };
+  type ModelName = keyof typeof models;
   const scriptFile = path.join(dir, 'post.lua');
   await writeFile(scriptFile, WRK_SCRIPT);
   const paramsFile = path.join(dir, 'batching.config');
@@ -223,25 +246,26 @@ async function main(): Promise<void> {
   let config = 'model_config_list {\n';
   for (const [name, m] of Object.entries(models)) {
     await writeModel(dir, name, '1', m.bytes);
-    await writeFile(path.join(dir, `${name}.json`), m.body);
-    await writeFile(path.join(dir, `${name}.bin`), m.grpc);
-    const frame = Buffer.alloc(5);
-    frame.writeUInt32BE(m.grpc.length, 1);
-    await writeFile(path.join(dir, `${name}.bin.framed`), Buffer.concat([frame, m.grpc]));
+    await writeFile(path.join(dir, `${name}.json`), JSON.stringify({ instances: m.instance }));
+    const grpc = predictRequest(name, m.input, m.shape, m.values);
+    await writeFile(path.join(dir, `${name}.bin`), grpc);
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(grpc.length, 1);
+    await writeFile(path.join(dir, `${name}.bin.framed`), Buffer.concat([prefix, grpc]));
     config += `  config { name: "${name}" base_path: "${name}" model_platform: "onnx" }\n`;
   }
   await writeFile(path.join(dir, 'models.config'), `${config}}\n`);
 
   const loadBefore = os.loadavg()[0] as number;
   const children: ChildProcess[] = [];
-  const startGateway = async (extra: string[]) => {
+  const startGateway = async (name: string, distDir: string, extra: string[], nodeOptions: string[] = []): Promise<Server> => {
     const rest = await freePort();
     const grpcPort = await freePort();
     const child = spawn(
       process.execPath,
       [
-        ...(process.env.GATEWAY_NODE_OPTIONS ? process.env.GATEWAY_NODE_OPTIONS.split(' ') : []),
-        path.join(DIST, 'gateway/main.js'),
+        ...nodeOptions,
+        path.join(distDir, 'gateway/main.js'),
         `--model_config_file=${path.join(dir, 'models.config')}`,
         `--rest_api_port=${rest}`,
         '--rest_api_host=127.0.0.1',
@@ -253,111 +277,186 @@ async function main(): Promise<void> {
     );
     children.push(child);
     await waitForOutput(child, /Exporting HTTP\/REST API/);
-    return { rest, grpc: `127.0.0.1:${grpcPort}`, child };
+    return { name, rest: `127.0.0.1:${rest}`, grpc: `127.0.0.1:${grpcPort}`, child };
   };
-  const plain = await startGateway([]);
-  const batching = await startGateway([...BATCHING_FLAGS, `--batching_parameters_file=${paramsFile}`]);
+  const stopProcess = (child: ChildProcess) =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGINT');
+    });
 
-  const rows: string[] = [];
-  const hop: string[] = [];
-  const cpuRows: string[] = [];
+  const gateways: Server[] = [await startGateway('b', DIST, [])];
+  if (BEFORE_DIST) gateways.push(await startGateway('b0', path.resolve(BEFORE_DIST), []));
+  gateways.push(await startGateway('c', DIST, ['--enable_batching', `--batching_parameters_file=${paramsFile}`]));
+
+  interface Group {
+    model: ModelName;
+    c: number;
+    rest: boolean;
+    variants: string[];
+  }
+  const groups: Group[] = [
+    { model: 'half_plus_two', c: 1, rest: true, variants: ['b', 'b0'] },
+    { model: 'half_plus_two', c: 32, rest: true, variants: ['b', 'b0', 'c'] },
+    { model: 'mlp', c: 32, rest: true, variants: ['b', 'b0', 'c'] },
+    { model: 'mlp_1024', c: 64, rest: false, variants: ['b', 'b0', 'c'] },
+  ];
+  const series = new Map<string, Series>();
+  const get = (key: string) => {
+    let s = series.get(key);
+    if (!s) series.set(key, (s = new Series()));
+    return s;
+  };
+
   try {
-    for (const name of Object.keys(models) as Array<keyof typeof models>) {
-      const bodyFile = path.join(dir, `${name}.json`);
-      const grpcFile = path.join(dir, `${name}.bin`);
-      const modelFile = path.join(dir, name, '1', 'model.onnx');
+    for (const g of groups) {
+      const bodyFile = path.join(dir, `${g.model}.json`);
+      const framed = path.join(dir, `${g.model}.bin.framed`);
       const basePort = await freePort();
-      const baseline = fork(path.join(DIST, 'bench/baseline-server.js'), [modelFile, String(basePort)], { stdio: 'ignore' });
+      const baseline = fork(path.join(DIST, 'bench/baseline-server.js'), [path.join(dir, g.model, '1', 'model.onnx'), String(basePort)], { stdio: 'ignore' });
       children.push(baseline);
       await new Promise<void>((resolve) => baseline.once('message', () => resolve()));
-      const workerPort = await freePort();
-      const worker = spawn(
-        process.execPath,
-        [path.join(DIST, 'worker/main.js'), `--model_name=${name}`, '--model_version=1', '--model_platform=onnx', `--version_path=${path.dirname(modelFile)}`, `--port=${workerPort}`],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      children.push(worker);
-      await waitForOutput(worker, /"type":"ready"/);
-
-      const urls = {
-        baseline: `http://127.0.0.1:${basePort}/v1/models/${name}:predict`,
-        plain: `http://127.0.0.1:${plain.rest}/v1/models/${name}:predict`,
-        batching: `http://127.0.0.1:${batching.rest}/v1/models/${name}:predict`,
-        worker: `http://127.0.0.1:${workerPort}/predict`,
-      };
-      for (const url of Object.values(urls)) await wrk(url, bodyFile, scriptFile, 8, 1); // warm up
-      for (const target of [plain.grpc, batching.grpc]) {
-        const check = await grpcJsLoad(target, grpcFile, 8, 1);
-        if (check.errors > 0) throw new Error(`gRPC Predict on ${target} fails`);
-        await grpcLoad(target, grpcFile, 8, 1);
+      const baseUrl = `http://127.0.0.1:${basePort}/v1/models/${g.model}:predict`;
+      const variants = gateways.filter((s) => g.variants.includes(s.name));
+      // Warm-up: JIT, connections, onnxruntime's first runs.
+      await wrk(baseUrl, bodyFile, scriptFile, g.c, 1);
+      for (const s of variants) {
+        if (g.rest) await wrk(`http://${s.rest}/v1/models/${g.model}:predict`, bodyFile, scriptFile, g.c, 1);
+        await checkGrpc(s.grpc, path.join(dir, `${g.model}.bin`));
+        await h2load(s.grpc, framed, g.c, 1);
       }
-      for (const c of CONCURRENCY) {
-        const plainGroups = [[plain.child.pid as number], await childPids(plain.child.pid)];
-        const batchingGroups = [[batching.child.pid as number], await childPids(batching.child.pid)];
-        const ma = await withCpu([[baseline.pid as number]], () => wrk(urls.baseline, bodyFile, scriptFile, c, SECONDS));
-        const mb = await withCpu(plainGroups, () => wrk(urls.plain, bodyFile, scriptFile, c, SECONDS));
-        const mbb = await withCpu(batchingGroups, () => wrk(urls.batching, bodyFile, scriptFile, c, SECONDS));
-        const mg = await withCpu(plainGroups, () => grpcLoad(plain.grpc, grpcFile, c, SECONDS));
-        const mgb = await withCpu(batchingGroups, () => grpcLoad(batching.grpc, grpcFile, c, SECONDS));
-        const [a, b, bb, g, gb] = [ma, mb, mbb, mg, mgb].map((m) => m.result) as [Result, Result, Result, Result, Result];
-        const us = (m: { perRequest: number[] }) => m.perRequest.map((v) => v.toFixed(0)).join(' + ');
-        cpuRows.push(
-          `| ${name} | REST | ${c} | ${us(ma)} | ${us(mb)} | ${us(mbb)} |`,
-          `| ${name} | gRPC | ${c} | | ${us(mg)} | ${us(mgb)} |`,
-        );
-        rows.push(
-          `| ${name} | REST | ${c} | ${cell(a)} | ${cell(b)} | ${ratio(b, a)} | ${cell(bb)} | ${ratio(bb, a)} | ${a.errors + b.errors + bb.errors} |`,
-          `| ${name} | gRPC | ${c} | ${cell(a)} | ${cell(g)} | ${ratio(g, a)} | ${cell(gb)} | ${ratio(gb, a)} | ${g.errors + gb.errors} |`,
-        );
-        console.log(rows.slice(-2).join('\n'));
-        if (c === 1) {
-          const w = await wrk(urls.worker, bodyFile, scriptFile, c, SECONDS);
-          const gw = await wrk(urls.plain, bodyFile, scriptFile, c, SECONDS);
-          hop.push(`| ${name} | ${w.p50ms.toFixed(3)} | ${gw.p50ms.toFixed(3)} | **${(gw.p50ms - w.p50ms).toFixed(3)}** |`);
-          console.log(hop.at(-1));
+      for (let round = 0; round < ROUNDS; round++) {
+        get(`${g.model}/${g.c}/a/REST`).add(await measure({ child: baseline }, () => wrk(baseUrl, bodyFile, scriptFile, g.c, SECONDS)));
+        for (const s of variants) {
+          if (g.rest) get(`${g.model}/${g.c}/${s.name}/REST`).add(await measure(s, () => wrk(`http://${s.rest}/v1/models/${g.model}:predict`, bodyFile, scriptFile, g.c, SECONDS)));
+          get(`${g.model}/${g.c}/${s.name}/gRPC`).add(await measure(s, () => h2load(s.grpc, framed, g.c, SECONDS)));
         }
+        console.log(`${g.model} c=${g.c} round ${round + 1}/${ROUNDS} done`);
       }
-      baseline.kill();
-      worker.kill();
+      await stopProcess(baseline);
     }
   } finally {
     for (const c of children) c.kill('SIGTERM');
   }
 
+  // ------------------------------------------------------------------------------------------
+  const has = (key: string) => series.has(key);
+  const cell = (s: Series) => `${s.rps.toFixed(0)} | ${s.p50.toFixed(2)} / ${s.p99.toFixed(2)}`;
+  const variantNames = BEFORE_DIST ? ['b0', 'b', 'c'] : ['b', 'c'];
+  const rows: string[] = [];
+  const cpuRows: string[] = [];
+  for (const g of groups) {
+    const a = get(`${g.model}/${g.c}/a/REST`);
+    for (const api of g.rest ? ['REST', 'gRPC'] : ['gRPC']) {
+      const cols = variantNames.map((v) => {
+        const key = `${g.model}/${g.c}/${v}/${api}`;
+        if (!has(key)) return '| | ';
+        const s = get(key);
+        return `| ${cell(s)} | **${s.ratio(a).toFixed(2)}** `;
+      });
+      const errors = variantNames.reduce((n, v) => n + (has(`${g.model}/${g.c}/${v}/${api}`) ? get(`${g.model}/${g.c}/${v}/${api}`).errors : 0), a.errors);
+      rows.push(`| ${g.model} | ${api} | ${g.c} | ${cell(a)} ${cols.join('')}| ${errors} |`);
+      const cpu = variantNames.map((v) => {
+        const key = `${g.model}/${g.c}/${v}/${api}`;
+        if (!has(key)) return '| ';
+        const [gw, w] = get(key).cpuPerRequest;
+        return `| ${gw.toFixed(0)} + ${w.toFixed(0)} `;
+      });
+      cpuRows.push(`| ${g.model} | ${api} | ${g.c} | ${api === 'REST' ? a.cpuPerRequest[0].toFixed(0) : ''} ${cpu.join('')}|`);
+    }
+  }
+
+  const tinyA1 = get('half_plus_two/1/a/REST');
+  const tinyB1 = get('half_plus_two/1/b/REST');
+  const hop = tinyB1.p50 - tinyA1.p50;
+  const goals: Array<[string, string, boolean]> = [];
+  const goal = (what: string, value: string, met: boolean) => goals.push([what, value, met]);
+  const r = (key: string, base: string) => get(key).ratio(get(base));
+  goal('REST, half_plus_two, c=32: (b)/(a) ≥ 0.8', r('half_plus_two/32/b/REST', 'half_plus_two/32/a/REST').toFixed(2), r('half_plus_two/32/b/REST', 'half_plus_two/32/a/REST') >= 0.8);
+  goal('gRPC, half_plus_two, c=32: (b) gRPC / (a) REST ≥ 0.8', r('half_plus_two/32/b/gRPC', 'half_plus_two/32/a/REST').toFixed(2), r('half_plus_two/32/b/gRPC', 'half_plus_two/32/a/REST') >= 0.8);
+  goal('REST, mlp, c=32: (b)/(a) ≥ 1.0', r('mlp/32/b/REST', 'mlp/32/a/REST').toFixed(2), r('mlp/32/b/REST', 'mlp/32/a/REST') >= 1.0);
+  goal('p50 added at c=1 (REST, half_plus_two): (b) − (a) ≤ 0.15 ms', `${hop.toFixed(3)} ms`, hop <= 0.15);
+  goal('batching, mlp_1024, gRPC, c=64: (c)/(b) ≥ 2.0', r('mlp_1024/64/c/gRPC', 'mlp_1024/64/b/gRPC').toFixed(2), r('mlp_1024/64/c/gRPC', 'mlp_1024/64/b/gRPC') >= 2.0);
+  const gwRest = get('half_plus_two/32/b/REST').cpuPerRequest[0];
+  const gwGrpc = get('half_plus_two/32/b/gRPC').cpuPerRequest[0];
+  goal('gateway CPU per tiny REST request (c=32) ≤ 90 µs', `${gwRest.toFixed(0)} µs`, gwRest <= 90);
+  goal('gateway CPU per tiny gRPC request (c=32) ≤ 120 µs', `${gwGrpc.toFixed(0)} µs`, gwGrpc <= 120);
+  if (BEFORE_DIST) {
+    const b0Rest = get('half_plus_two/32/b0/REST');
+    const b0Grpc = get('half_plus_two/32/b0/gRPC');
+    goal('(before) REST, half_plus_two, c=32: (b0)/(a)', b0Rest.ratio(get('half_plus_two/32/a/REST')).toFixed(2), true);
+    goal('(before) gateway CPU per tiny REST / gRPC request', `${b0Rest.cpuPerRequest[0].toFixed(0)} / ${b0Grpc.cpuPerRequest[0].toFixed(0)} µs`, true);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  const profileLines: string[] = [];
+  if (PROFILE) {
+    const builds: Array<[string, string]> = [['after', DIST]];
+    if (BEFORE_DIST) builds.unshift(['before', path.resolve(BEFORE_DIST)]);
+    for (const [label, distDir] of builds) {
+      for (const api of ['REST', 'gRPC']) {
+        const profDir = path.join(dir, `prof-${label}-${api}`);
+        await mkdir(profDir, { recursive: true });
+        const gw = await startGateway(`prof-${label}`, distDir, [], ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+        const bodyFile = path.join(dir, 'half_plus_two.json');
+        if (api === 'REST') await wrk(`http://${gw.rest}/v1/models/half_plus_two:predict`, bodyFile, scriptFile, 32, SECONDS + 1);
+        else await h2load(gw.grpc, path.join(dir, 'half_plus_two.bin.framed'), 32, SECONDS + 1);
+        await stopProcess(gw.child);
+        const files = (await readdir(profDir)).filter((f) => f.startsWith(`CPU.`) && f.includes(`.${gw.child.pid}.`));
+        if (files.length === 0) continue;
+        const { entries } = await summarizeProfile(path.join(profDir, files[0] as string), 14, true);
+        profileLines.push(
+          `**${label}, ${api}** (gateway process; share of its busy samples)`,
+          '',
+          '| self time | function |',
+          '|---|---|',
+          ...entries.map((e) => `| ${(e.share * 100).toFixed(1)}% | \`${e.name}\` |`),
+          '',
+        );
+      }
+    }
+  }
+
   const section = [
-    `Predict, ${SECONDS} s per cell, on one 2-core machine shared by the servers and the load generators`,
-    `(wrk -t1 for REST; ${h2load ? 'h2load, one HTTP/2 connection with c streams,' : '`bench/grpc-load.js`, one Node process with one HTTP/2 channel,'} for gRPC).`,
-    `Load average (1 min) before / after the run: ${loadBefore.toFixed(2)} / ${os.loadavg()[0]?.toFixed(2)}.`,
-    'Latencies in ms (p50 / p99). (a) baseline: Fastify + onnxruntime-node in one process (REST).',
-    '(b) modelgate: gateway → one worker process. (c) modelgate with `--enable_batching`, parameters:',
+    `Predict on one 2-core machine shared by the servers and the load generators (wrk -t1 for REST; h2load,`,
+    `one HTTP/2 connection with c streams and \`tensor_content\` inputs, for gRPC). ${ROUNDS} rounds of ${SECONDS} s per`,
+    'variant and cell, variants back to back within a round; cells show the median round, ratios the median of',
+    'the per-round ratios. Load average (1 min) before / after the run: ' + `${loadBefore.toFixed(2)} / ${os.loadavg()[0]?.toFixed(2)}.`,
+    '',
+    '(a) baseline: Fastify + onnxruntime-node in one process, REST. (b) modelgate: gateway → one worker',
+    `process. (c) modelgate with \`--enable_batching\`.${BEFORE_DIST ? ' (b0) modelgate before this change (the previous build), same flags as (b).' : ''}`,
+    'Ratios are req/s over (a) REST at the same concurrency, also for gRPC rows. Batching parameters:',
     '',
     '```',
     BATCHING_PARAMETERS.trimEnd(),
     '```',
     '',
-    `and \`${BATCHING_FLAGS.join(' ')}\`. Ratios are req/s over (a) REST at the same concurrency.`,
+    '### Goals',
     '',
-    '| model | API | c | (a) req/s | (a) p50 / p99 | (b) req/s | (b) p50 / p99 | (b)/(a) | (c) req/s | (c) p50 / p99 | (c)/(a) | errors |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| goal | this run | |',
+    '|---|---|---|',
+    ...goals.map(([what, value, met]) => `| ${what} | ${value} | ${what.startsWith('(before)') ? '' : met ? 'met' : '**missed**'} |`),
+    '',
+    '### Throughput and latency (req/s, p50 / p99 ms)',
+    '',
+    `| model | API | c | (a) req/s | (a) p50 / p99 | ${variantNames.map((v) => `(${v}) req/s | (${v}) p50 / p99 | (${v})/(a)`).join(' | ')} | errors |`,
+    `|---|---|---|---|---|${variantNames.map(() => '---|---|---|').join('')}---|`,
     ...rows,
     '',
-    'CPU spent per request while each cell ran (µs, user + system from /proc, all threads): the baseline',
-    'process; gateway + its workers (both models\' workers, idle ones cost ~nothing). On a shared machine',
-    'these bound throughput: 2 cores ≈ 2,000,000 µs/s for the servers and the load generator together.',
+    '### CPU per request (µs, user + system from /proc, all threads)',
     '',
-    '| model | API | c | (a) | (b) gateway + workers | (c) gateway + workers |',
-    '|---|---|---|---|---|---|',
+    'The baseline process; gateway + its workers (every worker of the gateway, idle ones cost ~nothing).',
+    '',
+    `| model | API | c | (a) | ${variantNames.map((v) => `(${v}) gateway + workers`).join(' | ')} |`,
+    `|---|---|---|---|${variantNames.map(() => '---|').join('')}`,
     ...cpuRows,
-    '',
-    'Gateway hop at c=1: p50 of the worker alone (HTTP on TCP) vs through the gateway (REST).',
-    '',
-    '| model | worker p50 | via gateway p50 | hop |',
-    '|---|---|---|---|',
-    ...hop,
+    ...(profileLines.length > 0 ? ['', '### Gateway CPU profile, half_plus_two at c=32 (top self time, `node --cpu-prof`)', '', ...profileLines] : []),
   ].join('\n');
   console.log(section);
   if (process.argv.includes('--write')) {
-    await updateResults('Serving throughput', `node dist/bench/serving.js --seconds=${SECONDS} --write`, section);
+    const flags = [`--seconds=${SECONDS}`, `--rounds=${ROUNDS}`, ...(BEFORE_DIST ? [`--before_dist=${BEFORE_DIST}`] : []), ...(PROFILE ? ['--profile'] : []), '--write'];
+    await updateResults('Serving throughput', `node dist/bench/serving.js ${flags.join(' ')}`, section);
   }
 }
 

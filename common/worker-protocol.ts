@@ -273,7 +273,7 @@ export const WORKER_FLAGS = {
   version_path: { kind: 'string', default: '', help: 'the version folder' },
   socket_path: { kind: 'string', default: '', help: 'listen on this Unix socket' },
   host: { kind: 'string', default: '127.0.0.1', help: 'with --port: the address to listen on' },
-  port: { kind: 'int', default: '0', help: 'listen on this TCP port (standalone workers)' },
+  port: { kind: 'int', default: '-1', help: 'listen on this TCP port (standalone workers; 0 = any free port)' },
   intra_op_threads: { kind: 'int', default: '1', help: 'onnxruntime intra-op threads' },
   inter_op_threads: { kind: 'int', default: '1', help: 'onnxruntime inter-op threads' },
   max_body_bytes: { kind: 'int', default: String(256 * 1024 * 1024), help: 'largest request body' },

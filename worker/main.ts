@@ -84,7 +84,7 @@ async function withBatching(runtime: Runtime): Promise<Runtime> {
 }
 
 async function main(): Promise<void> {
-  if (!flags.version_path || (!flags.socket_path && !flags.port)) {
+  if (!flags.version_path || (!flags.socket_path && flags.port < 0)) {
     throw new ServingError(Code.INVALID_ARGUMENT, 'worker needs --version_path and --socket_path or --port');
   }
   setMethodNameCheck(flags.enable_signature_method_name_check);
@@ -102,7 +102,9 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(flags.port, flags.host, resolve));
   }
   report({ type: 'ready', signatures: runtime.signatures, backends: runtime.backends, loadMillis: performance.now() - started });
-  const lease = flags.redis_url && flags.port ? register(runtime) : undefined;
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : flags.port;
+  const lease = flags.redis_url && !flags.socket_path ? register(runtime, port) : undefined;
 
   let stopping = false;
   const stop = () => {
@@ -122,17 +124,17 @@ async function main(): Promise<void> {
 }
 
 /** Registers this standalone worker in the shared routing state and keeps its lease. */
-function register(runtime: Runtime): EndpointLease {
+function register(runtime: Runtime, port: number): EndpointLease {
   const redis = connectRedis(flags.redis_url);
   redis.on('error', () => {}); // reconnects on its own; the lease is renewed once Redis is back
   defineScripts(redis);
   const host = flags.advertise_host || (flags.host === '0.0.0.0' ? os.hostname() : flags.host);
-  const url = `http://${host}:${flags.port}`;
+  const url = `http://${host}:${port}`;
   const lease = new EndpointLease(
     redis,
     sharedKeys(flags.redis_prefix),
     {
-      id: `standalone/${host}:${flags.port}/${flags.model_name}/${flags.model_version}`,
+      id: `standalone/${host}:${port}/${flags.model_name}/${flags.model_version}`,
       model: flags.model_name,
       version: flags.model_version,
       state: 'AVAILABLE',
