@@ -42,6 +42,8 @@ const SECONDS = Number(arg('seconds') ?? 4);
 const ROUNDS = Number(arg('rounds') ?? 3);
 const BEFORE_DIST = arg('before_dist');
 const PROFILE = process.argv.includes('--profile');
+/** Load generator logs and profiles: outside the model repository the gateways watch. */
+let scratch = os.tmpdir();
 
 /**
  * (c)'s parameters. onnxruntime-node runs a session synchronously on the worker's thread, so one
@@ -96,7 +98,8 @@ async function wrk(url: string, bodyFile: string, scriptFile: string, connection
 
 /** gRPC Predict load from h2load: one connection, `concurrency` streams, latencies from its log. */
 async function h2load(target: string, framedFile: string, concurrency: number, seconds: number): Promise<Result> {
-  const log = `${framedFile}.${process.hrtime.bigint()}.log`;
+  // Not beside the models: the gateway watches that folder, and a log growing there would cost it work.
+  const log = path.join(scratch, `h2load.${process.hrtime.bigint()}.log`);
   const { stdout } = await run(
     'h2load',
     ['-c1', `-m${concurrency}`, `-D${seconds}`, '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-d', framedFile, `--log-file=${log}`, `http://${target}/tensorflow.serving.PredictionService/Predict`],
@@ -232,6 +235,7 @@ async function main(): Promise<void> {
     });
   }
   const dir = await tempDir('modelgate-bench-');
+  scratch = await tempDir('modelgate-bench-scratch-');
   const mlpInput = Array.from({ length: 784 }, (_, i) => Math.round(((i * 37) % 255) / 2.55) / 100);
   const models = {
     half_plus_two: { bytes: makeHalfPlusTwo(), instance: [1.0, 2.0, 5.0] as unknown, input: 'x', shape: [3], values: [1.0, 2.0, 5.0] },
@@ -396,7 +400,7 @@ async function main(): Promise<void> {
     if (BEFORE_DIST) builds.unshift(['before', path.resolve(BEFORE_DIST)]);
     for (const [label, distDir] of builds) {
       for (const api of ['REST', 'gRPC']) {
-        const profDir = path.join(dir, `prof-${label}-${api}`);
+        const profDir = path.join(scratch, `prof-${label}-${api}`);
         await mkdir(profDir, { recursive: true });
         const gw = await startGateway(`prof-${label}`, distDir, [], ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
         const bodyFile = path.join(dir, 'half_plus_two.json');

@@ -68,7 +68,11 @@ export const FLAG_SPECS = {
   worker_replicas: { kind: 'int', default: '1', help: 'extension: worker processes per model version' },
   worker_load_timeout_ms: { kind: 'int', default: '300000', help: 'extension: time a version may take to load' },
   worker_drain_timeout_ms: { kind: 'int', default: '30000', help: 'extension: in-flight deadline when unloading' },
-  worker_connections: { kind: 'int', default: '16', help: 'extension: gateway connections kept to each worker' },
+  worker_connections: {
+    kind: 'int',
+    default: '1',
+    help: 'extension: connections kept to each worker; requests are multiplexed, so 1 is enough unless bodies are huge',
+  },
   rest_api_enable_cors_support: { kind: 'bool', default: 'false', help: 'add CORS headers to REST responses' },
   saved_model_tags: { kind: 'string', default: 'serve', help: 'MetaGraph tags to load, comma-separated' },
   enable_signature_method_name_check: {

@@ -1,5 +1,6 @@
 /**
- * Wires one gateway: config → manager (and its workers) → REST front door. `startGateway` is what
+ * Wires one gateway: config (file watch, or the writer's desired state in Redis with --redis_url) →
+ * manager (and its workers) → REST and gRPC front doors. `startGateway` is what
  * the CLI runs and what integration tests start in-process (workers are still real processes).
  */
 import { existsSync } from 'node:fs';

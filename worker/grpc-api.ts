@@ -350,7 +350,6 @@ function methodKind(method: string): string {
   return method === CLASSIFY_METHOD ? 'classification' : 'regression';
 }
 
-/** The classify or regress signature checks, as TF's PreProcessClassification/PreProcessRegression. */
 let methodNameCheck = false;
 
 /**
@@ -362,6 +361,7 @@ export function setMethodNameCheck(on: boolean): void {
   methodNameCheck = on;
 }
 
+/** The classify or regress signature checks, as TF's PreProcessClassification/PreProcessRegression. */
 function preProcess(signature: SignatureDef, method: string): { input: string; outputs: string[] } {
   if (methodNameCheck && signature.methodName !== method) {
     throw invalidArgument(

@@ -76,11 +76,18 @@ export class ConfigSource {
     const { file, watch, pollSeconds } = this.#options;
     if (!file || this.#watcher || this.#pollTimer) return;
     if (watch) {
-      // Watch the folder, not the file: a rename-over replaces the file's inode.
-      this.#watcher = chokidar.watch(path.dirname(file), {
+      // Watch the folder, not the file: a rename-over replaces the file's inode. Every other entry of
+      // the folder is ignored, so files that change often beside the config (logs, models) cost nothing.
+      const folder = path.resolve(path.dirname(file));
+      const target = path.resolve(file);
+      this.#watcher = chokidar.watch(folder, {
         depth: 0,
         ignoreInitial: true,
         awaitWriteFinish: false,
+        ignored: (p: string) => {
+          const abs = path.resolve(p);
+          return abs !== folder && abs !== target;
+        },
       });
       const onEvent = (changed: string) => {
         if (path.resolve(changed) === path.resolve(file)) this.#debounced();

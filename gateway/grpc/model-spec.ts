@@ -1,7 +1,7 @@
 /**
  * The only part of a request message the gateway decodes: its ModelSpec (tensorflow_serving/apis/
  * model.proto). It is read straight off the wire with a protobufjs Reader, skipping every other field,
- * so tensors and examples pass through as bytes (DESIGN.md property 5).
+ * so tensors and examples pass through as bytes (the gateway does little per request).
  */
 import protobuf from 'protobufjs';
 import { Code, ServingError } from '../../common/errors.js';

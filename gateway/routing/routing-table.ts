@@ -2,7 +2,7 @@
  * The routing table: an immutable snapshot of what can serve requests right now.
  *
  * The manager builds a new table on every change and swaps it in with one assignment; the request path
- * only reads the current table and never waits for anything (DESIGN.md property 1). Resolution
+ * only reads the current table and never waits for anything (docs/architecture.md: never wait on the request path). Resolution
  * follows TF Serving's rules and messages:
  *   - unknown model, or a version not AVAILABLE → NOT_FOUND `Servable not found for request: ...`
  *   - unknown label → INVALID_ARGUMENT `Unrecognized servable version label: <label>`
