@@ -48,30 +48,6 @@ export function httpStatus(code: number): number {
   return httpByCode[code] ?? 500;
 }
 
-/**
- * The TF code for an HTTP status a REST answer carries, where the code itself is not at hand (answers
- * of our own HTTP layer, metrics of REST answers). The inverse of `httpStatus` where it is one to one;
- * where several codes share a status it names the one our server means by it: 400 INVALID_ARGUMENT,
- * 409 ABORTED, 500 INTERNAL; 413 (a body over the size limit) is RESOURCE_EXHAUSTED.
- */
-export function codeForHttpStatus(status: number): CodeNumber {
-  switch (status) {
-    case 200: return Code.OK;
-    case 400: return Code.INVALID_ARGUMENT;
-    case 401: return Code.UNAUTHENTICATED;
-    case 403: return Code.PERMISSION_DENIED;
-    case 404: return Code.NOT_FOUND;
-    case 409: return Code.ABORTED;
-    case 413: return Code.RESOURCE_EXHAUSTED;
-    case 429: return Code.RESOURCE_EXHAUSTED;
-    case 499: return Code.CANCELLED;
-    case 501: return Code.UNIMPLEMENTED;
-    case 503: return Code.UNAVAILABLE;
-    case 504: return Code.DEADLINE_EXCEEDED;
-    default: return status >= 500 ? Code.INTERNAL : Code.UNKNOWN;
-  }
-}
-
 export class ServingError extends Error {
   readonly code: CodeNumber;
   constructor(code: CodeNumber, message: string) {
