@@ -31,6 +31,7 @@ import {
   ProtocolError,
 } from '../common/worker-protocol.js';
 import { decodePredictInputs, encodePredictResponse, parsePredictBody } from './codec/predict-json.js';
+import { bytesToText } from './codec/json-writer.js';
 import { CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD } from './codec/tensor.js';
 import { checkDeadline, classifyExamples, regressExamples, runGrpc, type CallContext } from './grpc-api.js';
 import { encodeClassifyResponse, encodeRegressResponse, parseExamplesRequest } from './codec/classify-regress-json.js';
@@ -39,7 +40,14 @@ import { findSignature, type Runtime } from './runtimes/runtime.js';
 import { metricsText } from './metrics.js';
 
 const gunzip = promisify(zlib.gunzip);
-const textDecoder = new TextDecoder();
+/** A class label as JSON text; a label that is not UTF-8 cannot be written unchanged, so it is refused. */
+function labelText(label: Uint8Array): string {
+  const text = bytesToText(label);
+  if (text === undefined) {
+    throw new ServingError(Code.DATA_LOSS, 'A class label is not valid UTF-8 and cannot be written as JSON text; use the gRPC API for it');
+  }
+  return text;
+}
 
 /** TF Serving's cap on a gunzipped request body (ZLib::kMaxUncompressedBytes). */
 const MAX_UNCOMPRESSED_BYTES = 100 * 1024 * 1024;
@@ -260,7 +268,7 @@ async function classifyOrRegress(runtime: Runtime, body: Buffer, method: string,
     const result = await classifyExamples(runtime, signatureName, examples, ctx);
     return encodeClassifyResponse(
       result.classifications.map((c) =>
-        c.classes.map((k): [string, number] => [k.label ? textDecoder.decode(k.label) : '', k.score ?? 0]),
+        c.classes.map((k): [string, number] => [k.label ? labelText(k.label) : '', k.score ?? 0]),
       ),
     );
   }

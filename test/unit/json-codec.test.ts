@@ -906,3 +906,13 @@ describe('classify and regress', () => {
     expectError(() => encodeRegressResponse([]), 'Cannot convert empty RegressionResults to JSON');
   });
 });
+
+describe('string outputs that are not UTF-8', () => {
+  it('are written as {"b64": ...} with their exact bytes, never altered to U+FFFD', () => {
+    const raw = Buffer.from([0xff, 0x00, 0x62, 0x69, 0x6e, 0xc3]);
+    const out = encodePredictResponse('row', { s: { dtype: 'DT_STRING', shape: [2], data: [Buffer.from('ok'), raw] } });
+    const parsed = JSON.parse(out) as { predictions: unknown[] };
+    assert.deepEqual(parsed.predictions, ['ok', { b64: raw.toString('base64') }]);
+    assert.ok(!out.includes('\ufffd') && !out.includes('\uFFFD'));
+  });
+});

@@ -102,11 +102,19 @@ export class PrettyJsonWriter {
 
 // ---- Strings ----
 
-const utf8Decoder = new TextDecoder('utf-8');
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** Bytes as text: UTF-8 decoded (invalid sequences become U+FFFD; TF writes the raw bytes). */
-export function bytesToText(bytes: Uint8Array): string {
-  return utf8Decoder.decode(bytes);
+/**
+ * Bytes as JSON text when they are valid UTF-8, else undefined. (TF Serving writes the raw bytes into
+ * the JSON string, which then is not valid JSON; decoding with replacement would answer OK with other
+ * bytes. Callers write such values as `{"b64": ...}` instead.)
+ */
+export function bytesToText(bytes: Uint8Array): string | undefined {
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Standard, padded base64 (absl::Base64Escape). */

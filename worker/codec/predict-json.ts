@@ -713,14 +713,16 @@ class TensorValueWriter {
       w.raw(this.format((this.tensor.data as Float32Array)[k]));
       return;
     }
-    const bytes = (this.tensor.data as Uint8Array[])[k];
-    if (this.asBytes) {
+    const bytes = (this.tensor.data as Uint8Array[])[k] as Uint8Array;
+    // Not valid UTF-8: written as {"b64": ...} (the same bytes in TF's binary form), never altered.
+    const text = this.asBytes ? undefined : bytesToText(bytes);
+    if (text === undefined) {
       w.startObject();
       w.key('b64');
       w.string(base64Encode(bytes));
       w.endObject();
     } else {
-      w.string(bytesToText(bytes));
+      w.string(text);
     }
   }
 }
