@@ -17,12 +17,15 @@ import { forwardToWorker } from '../routing/forward.js';
 import { CancelSlot } from '../fleet/worker-channel.js';
 import { observeRequest } from '../metrics.js';
 import type { Logger } from '../../common/logger.js';
+import { dispatchV2, V2_PATH } from './v2-rest.js';
 
 export interface RestApiOptions {
   manager: ModelManager;
   /** --rest_api_timeout_in_ms: bound on every request forwarded to a worker. */
   timeoutMs: number;
   logger: Logger;
+  /** --readiness_requires_all_models, for the v2 server-ready route (as /readyz uses it). */
+  readinessRequiresAllModels?: boolean;
 }
 
 let requestCounter = 0;
@@ -60,6 +63,10 @@ async function dispatch(request: FastifyRequest, reply: FastifyReply, options: R
   const rawUrl = request.raw.url ?? '/';
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
+  if (V2_PATH.test(path)) {
+    await dispatchV2(request, reply, options, path);
+    return;
+  }
   if (!V1_PATH.test(path)) {
     void reply.code(404).type('text/html; charset=ISO-8859-1').send(NOT_FOUND_HTML);
     return;
@@ -105,6 +112,10 @@ export function sendFrameworkError(err: FastifyError, request: FastifyRequest, r
   const rawUrl = request.raw.url ?? '/';
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
+  if (V2_PATH.test(path)) {
+    sendError(reply, new ServingError(Code.INVALID_ARGUMENT, `Malformed request: ${request.method} ${path}`));
+    return;
+  }
   if (!V1_PATH.test(path)) {
     void reply.code(404).type('text/html; charset=ISO-8859-1').send(NOT_FOUND_HTML);
     return;
