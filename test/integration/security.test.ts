@@ -107,6 +107,25 @@ test('bearer tokens: admin surfaces and inference, over REST and gRPC', async ()
       });
     assert.equal((await status()).code, grpc.status.UNAUTHENTICATED);
     assert.deepEqual(await status('ap1'), { code: 0, states: ['AVAILABLE'] });
+
+    // The Open Inference Protocol: the same API token, but for its health checks.
+    const v2Body = '{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}';
+    assert.equal((await post(`${base}/v2/models/half_plus_two/infer`, v2Body)).status, 401);
+    assert.equal((await post(`${base}/v2/models/half_plus_two/infer`, v2Body, { authorization: 'Bearer ap1' })).status, 200);
+    assert.equal((await request(`${base}/v2/models/half_plus_two`)).statusCode, 401);
+    assert.equal((await request(`${base}/v2/health/live`)).statusCode, 200, 'v2 health stays open');
+    const v2 = (method: string, token?: string) =>
+      new Promise<number>((resolve) => {
+        const md = new grpc.Metadata();
+        if (token) md.set('authorization', `Bearer ${token}`);
+        client.makeUnaryRequest(`/inference.GRPCInferenceService/${method}`, (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x0a, 0x0d, ...Buffer.from('half_plus_two')]), md, (err) =>
+          resolve(err ? err.code : 0),
+        );
+      });
+    assert.equal(await v2('ServerLive'), 0);
+    assert.equal(await v2('ModelMetadata'), grpc.status.UNAUTHENTICATED);
+    assert.equal(await v2('ModelMetadata', 'ap1'), 0);
+    assert.equal(await v2('ModelInfer'), grpc.status.UNAUTHENTICATED);
     client.close();
   } finally {
     await gw.close();
