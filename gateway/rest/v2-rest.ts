@@ -86,7 +86,10 @@ export async function proxyV2Infer(
   try {
     const route = resolveV2(options.manager.table, spec.name, spec.version);
     version = route.version;
-    const headerLength = parseHeaderLength(headers[HEADER_LENGTH], body.length);
+    const contentEncoding = headers['content-encoding'];
+    const gzip = contentEncoding !== undefined && GZIP.test(contentEncoding);
+    // The header counts bytes of the uncompressed body: a gzip body is measured by the worker.
+    const headerLength = parseHeaderLength(headers[HEADER_LENGTH], gzip ? Infinity : body.length);
     let kind: number = Kind.V2_REST_INFER;
     let payload = body;
     if (headerLength !== undefined) {
@@ -95,11 +98,10 @@ export async function proxyV2Infer(
       prefix.writeUInt32LE(headerLength, 0);
       payload = Buffer.concat([prefix, body]);
     }
-    const contentEncoding = headers['content-encoding'];
     const answer = await forwardToWorker(route, {
       kind,
       body: payload,
-      gzip: contentEncoding !== undefined && GZIP.test(contentEncoding),
+      gzip,
       deadline: options.timeoutMs > 0 ? Date.now() + options.timeoutMs : 0,
       requestId: id,
       cancel,
