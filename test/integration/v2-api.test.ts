@@ -2,9 +2,12 @@
  * The Open Inference Protocol's paths through the gateway, with Node clients (the Python clients in
  * v2-python.test.ts cover the protocol itself): plain infer calls take the lean REST and gRPC paths,
  * others (a query string, a gzip-compressed gRPC message) go through Fastify or grpc-js with the same
- * answers; int64 extremes keep every digit on REST; gzip bodies work with the binary extension.
+ * answers; int64 extremes keep every digit on REST; gzip bodies work with the binary extension; a
+ * SavedModel's serving_default serves v2 with batching on.
  */
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
@@ -14,7 +17,8 @@ import { loadProtoRoot } from '../../common/protos.js';
 import { startGateway, type Gateway } from '../../gateway/gateway.js';
 import { fastUnaryStats } from '../../gateway/grpc/fast-unary.js';
 import { leanRestStats } from '../../gateway/rest/lean-rest.js';
-import { freePort, standardRepo, testFlags } from '../helpers/repo.js';
+import { makeTfHalfPlusTwo, writeSavedModel } from '../../scripts/make-example-savedmodel.js';
+import { freePort, standardRepo, tempDir, testFlags } from '../helpers/repo.js';
 
 let gw: Gateway;
 let base: string;
@@ -111,5 +115,32 @@ test('gRPC ModelInfer: plain calls take the lean path; gzip-compressed ones go t
   } finally {
     plainClient.close();
     gzipClient.close();
+  }
+});
+
+test('a SavedModel over v2 with batching: metadata from serving_default, concurrent infers batched and split back', async () => {
+  const dir = await tempDir('modelgate-v2-sm-');
+  await writeSavedModel(path.join(dir, 'tf_half_plus_two', '1'), makeTfHalfPlusTwo());
+  await writeFile(path.join(dir, 'models.config'), 'model_config_list { config { name: "tf_half_plus_two" base_path: "tf_half_plus_two" model_platform: "tensorflow" } }\n');
+  const sm = await startGateway(await testFlags([`--model_config_file=${path.join(dir, 'models.config')}`, '--enable_batching']), pino({ level: 'silent' }));
+  try {
+    const url = `http://127.0.0.1:${sm.restPort}/v2/models/tf_half_plus_two`;
+    const meta = await request(url);
+    assert.deepEqual(await meta.body.json(), {
+      name: 'tf_half_plus_two',
+      versions: ['1'],
+      platform: 'tensorflow_savedmodel',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1] }],
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [-1] }],
+    });
+    const answers = await Promise.all(
+      Array.from({ length: 16 }, async (_, i) => {
+        const res = await request(`${url}/infer`, { method: 'POST', body: `{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[${i}]}]}` });
+        return ((await res.body.json()) as { outputs: Array<{ data: number[] }> }).outputs[0]!.data[0];
+      }),
+    );
+    assert.deepEqual(answers, Array.from({ length: 16 }, (_, i) => i / 2 + 2));
+  } finally {
+    await sm.close();
   }
 });
