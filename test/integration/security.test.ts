@@ -46,6 +46,13 @@ test('limits: body size 413, JSON depth and tensor size 400, in-flight bound 429
     const wide = await post(`${base}/v1/models/half_plus_two:predict`, `{"instances": [${'1.0,'.repeat(2000)}1.0]}`);
     assert.equal(wide.status, 400);
     assert.match(wide.json.error!, /Input tensor has 2001 elements; the limit is 1000/);
+    // The same limits on the Open Inference Protocol's infer (elements counted from the shape).
+    const v2Wide = await post(`${base}/v2/models/half_plus_two/infer`, `{"inputs":[{"name":"x","shape":[2001],"datatype":"FP32","data":[${'1,'.repeat(2000)}1]}]}`);
+    assert.equal(v2Wide.status, 400);
+    assert.match(v2Wide.json.error!, /Input tensor has 2001 elements; the limit is 1000/);
+    const v2Deep = await post(`${base}/v2/models/half_plus_two/infer`, `{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":${'['.repeat(50)}1${']'.repeat(50)}}]}`);
+    assert.equal(v2Deep.status, 400);
+    assert.match(v2Deep.json.error!, /nesting deeper than 20 levels/);
     const b64 = (n: number) =>
       JSON.stringify({
         inputs: {

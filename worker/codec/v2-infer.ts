@@ -22,6 +22,7 @@ import { escapeJsonString } from '../../common/json-string.js';
 import { DTYPE_OF_V2, V2_DATATYPE_OF, V2_ELEMENT_BYTES, type V2Datatype } from '../../common/v2-datatypes.js';
 import { JsonDecimal, isJsonObject, jsonTypeName, parseJson, type JsonObject, type JsonValue } from './json-reader.js';
 import { formatFloat32, formatFloat64 } from './json-writer.js';
+import { maxTensorElements } from './predict-json.js';
 import { allocate, elementCount, halfFromNumber, halfToNumber, type DType, type SignatureDef, type Tensor, type TensorData } from './tensor.js';
 
 const WT_VARINT = 0;
@@ -117,6 +118,9 @@ const shapeText = (shape: readonly number[]): string => `[${shape.join(',')}]`;
 
 function decodeInput(spec: V2InputSpec, dtype: DType): Tensor {
   const count = elementCount(spec.shape);
+  if (count > maxTensorElements()) {
+    throw invalidArgument(`Input tensor has ${count} elements; the limit is ${maxTensorElements()}`);
+  }
   const datatype = spec.datatype as V2Datatype;
   const src = spec.source;
   let data: TensorData;
