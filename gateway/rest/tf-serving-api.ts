@@ -6,6 +6,7 @@
  * route, then `dispatch`. The request body is not parsed here: predict, classify and regress bytes
  * go to the worker as they came, and the worker's answer, buffered whole, is sent back. The
  * server keeps every body as raw bytes, whatever its Content-Type (TF Serving does not check it).
+ * Paths under `/v2` belong to the Open Inference Protocol and are handed to v2-rest.ts.
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
