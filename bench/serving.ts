@@ -10,7 +10,10 @@
  *        before/after columns measured in the same run
  *
  * Cells: half_plus_two (tiny) at c=1 and c=32, the MLP 784→256→256→10 at c=32, and the compute-bound
- * MLP 784→1024→1024→10 over gRPC at c=64 (batched vs unbatched). The machine is shared by every
+ * MLP 784→1024→1024→10 over gRPC at c=64 (batched vs unbatched). The half_plus_two c=32 cell also runs
+ * (b) over the Open Inference Protocol ("v2 REST": POST /v2/models/half_plus_two/infer with a JSON
+ * body; "v2 gRPC": inference.GRPCInferenceService/ModelInfer with raw_input_contents), to compare with
+ * TF Serving's API on the same model. The machine is shared by every
  * server and load generator, and its speed drifts, so each cell runs ROUNDS rounds in which every
  * variant runs once, back to back; a cell reports the median of its rounds, and each ratio is the
  * median of the per-round ratios (both sides of a ratio always come from the same round).
@@ -24,6 +27,7 @@
  * Needs wrk and h2load (Debian: apt-get install -y wrk nghttp2-client).
  */
 import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
+import * as grpcJs from '@grpc/grpc-js';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -96,13 +100,16 @@ async function wrk(url: string, bodyFile: string, scriptFile: string, connection
   };
 }
 
-/** gRPC Predict load from h2load: one connection, `concurrency` streams, latencies from its log. */
-async function h2load(target: string, framedFile: string, concurrency: number, seconds: number): Promise<Result> {
+const PREDICT_PATH = '/tensorflow.serving.PredictionService/Predict';
+const MODEL_INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
+
+/** gRPC load from h2load (Predict unless told): one connection, `concurrency` streams, latencies from its log. */
+async function h2load(target: string, framedFile: string, concurrency: number, seconds: number, method = PREDICT_PATH): Promise<Result> {
   // Not beside the models: the gateway watches that folder, and a log growing there would cost it work.
   const log = path.join(scratch, `h2load.${process.hrtime.bigint()}.log`);
   const { stdout } = await run(
     'h2load',
-    ['-c1', `-m${concurrency}`, `-D${seconds}`, '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-d', framedFile, `--log-file=${log}`, `http://${target}/tensorflow.serving.PredictionService/Predict`],
+    ['-c1', `-m${concurrency}`, `-D${seconds}`, '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-d', framedFile, `--log-file=${log}`, `http://${target}${method}`],
     { maxBuffer: 1 << 20 },
   );
   const done = /(\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(stdout);
@@ -128,6 +135,40 @@ async function checkGrpc(target: string, bodyFile: string): Promise<void> {
   const m = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(stdout);
   if (!m || Number(m[5]) > 0 || Number(m[1]) === 0) throw new Error(`gRPC Predict on ${target} fails: ${stdout}`);
 }
+
+/** Checks a v2 ModelInfer answers OK (h2load sees HTTP statuses only, not gRPC's). */
+async function checkV2Grpc(target: string, message: Buffer): Promise<void> {
+  const client = new grpcJs.Client(target, grpcJs.credentials.createInsecure());
+  try {
+    await new Promise<void>((resolve, reject) => {
+      client.makeUnaryRequest<Buffer, Buffer>(MODEL_INFER_PATH, (b) => b, (b) => b, message, new grpcJs.Metadata(), { deadline: Date.now() + 10_000 }, (err) =>
+        err ? reject(new Error(`v2 ModelInfer on ${target} fails: ${err.message}`)) : resolve(),
+      );
+    });
+  } finally {
+    client.close();
+  }
+}
+
+/** A ModelInferRequest with one FP32 input in raw_input_contents (tritonclient's way). */
+function modelInferRequest(model: string, input: string, shape: number[], values: number[]): Buffer {
+  const ModelInferRequest = loadProtoRoot(['inference/grpc_service.proto']).lookupType('inference.ModelInferRequest');
+  return Buffer.from(
+    ModelInferRequest.encode(
+      ModelInferRequest.fromObject({
+        model_name: model,
+        inputs: [{ name: input, datatype: 'FP32', shape }],
+        raw_input_contents: [Buffer.from(Float32Array.from(values).buffer)],
+      }),
+    ).finish(),
+  );
+}
+
+const frame = (message: Buffer): Buffer => {
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(message.length, 1);
+  return Buffer.concat([prefix, message]);
+};
 
 function waitForOutput(child: ChildProcess, pattern: RegExp): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -256,6 +297,10 @@ async function main(): Promise<void> {
     const prefix = Buffer.alloc(5);
     prefix.writeUInt32BE(grpc.length, 1);
     await writeFile(path.join(dir, `${name}.bin.framed`), Buffer.concat([prefix, grpc]));
+    await writeFile(path.join(dir, `${name}.v2.json`), JSON.stringify({ inputs: [{ name: m.input, shape: m.shape, datatype: 'FP32', data: m.values }] }));
+    const v2 = modelInferRequest(name, m.input, m.shape, m.values);
+    await writeFile(path.join(dir, `${name}.v2.bin`), v2);
+    await writeFile(path.join(dir, `${name}.v2.bin.framed`), frame(v2));
     config += `  config { name: "${name}" base_path: "${name}" model_platform: "onnx" }\n`;
   }
   await writeFile(path.join(dir, 'models.config'), `${config}}\n`);
@@ -299,10 +344,12 @@ async function main(): Promise<void> {
     c: number;
     rest: boolean;
     variants: string[];
+    /** Also run (b) over the Open Inference Protocol (v2 REST and v2 gRPC). */
+    v2?: boolean;
   }
   const groups: Group[] = [
     { model: 'half_plus_two', c: 1, rest: true, variants: ['b', 'b0'] },
-    { model: 'half_plus_two', c: 32, rest: true, variants: ['b', 'b0', 'c'] },
+    { model: 'half_plus_two', c: 32, rest: true, variants: ['b', 'b0', 'c'], v2: true },
     { model: 'mlp', c: 32, rest: true, variants: ['b', 'b0', 'c'] },
     { model: 'mlp_1024', c: 64, rest: false, variants: ['b', 'b0', 'c'] },
   ];
@@ -330,11 +377,27 @@ async function main(): Promise<void> {
         await checkGrpc(s.grpc, path.join(dir, `${g.model}.bin`));
         await h2load(s.grpc, framed, g.c, 1);
       }
+      const v2Gateway = g.v2 ? variants.find((s) => s.name === 'b') : undefined;
+      const v2Url = `http://${v2Gateway?.rest}/v2/models/${g.model}/infer`;
+      const v2Body = path.join(dir, `${g.model}.v2.json`);
+      const v2Framed = path.join(dir, `${g.model}.v2.bin.framed`);
+      if (v2Gateway) {
+        const check = await fetch(v2Url, { method: 'POST', body: await readFile(v2Body) });
+        if (check.status !== 200) throw new Error(`v2 REST infer fails: ${check.status} ${await check.text()}`);
+        await checkV2Grpc(v2Gateway.grpc, await readFile(path.join(dir, `${g.model}.v2.bin`)));
+        await wrk(v2Url, v2Body, scriptFile, g.c, 1);
+        await h2load(v2Gateway.grpc, v2Framed, g.c, 1, MODEL_INFER_PATH);
+      }
       for (let round = 0; round < ROUNDS; round++) {
         get(`${g.model}/${g.c}/a/REST`).add(await measure({ child: baseline }, () => wrk(baseUrl, bodyFile, scriptFile, g.c, SECONDS)));
         for (const s of variants) {
           if (g.rest) get(`${g.model}/${g.c}/${s.name}/REST`).add(await measure(s, () => wrk(`http://${s.rest}/v1/models/${g.model}:predict`, bodyFile, scriptFile, g.c, SECONDS)));
           get(`${g.model}/${g.c}/${s.name}/gRPC`).add(await measure(s, () => h2load(s.grpc, framed, g.c, SECONDS)));
+          // v2 right after the TF API on the same gateway, so both sides of its ratio see the same machine.
+          if (s === v2Gateway) {
+            get(`${g.model}/${g.c}/b/v2 REST`).add(await measure(s, () => wrk(v2Url, v2Body, scriptFile, g.c, SECONDS)));
+            get(`${g.model}/${g.c}/b/v2 gRPC`).add(await measure(s, () => h2load(s.grpc, v2Framed, g.c, SECONDS, MODEL_INFER_PATH)));
+          }
         }
         console.log(`${g.model} c=${g.c} round ${round + 1}/${ROUNDS} done`);
       }
@@ -352,7 +415,7 @@ async function main(): Promise<void> {
   const cpuRows: string[] = [];
   for (const g of groups) {
     const a = get(`${g.model}/${g.c}/a/REST`);
-    for (const api of g.rest ? ['REST', 'gRPC'] : ['gRPC']) {
+    for (const api of [...(g.rest ? ['REST', 'gRPC'] : ['gRPC']), ...(g.v2 ? ['v2 REST', 'v2 gRPC'] : [])]) {
       const cols = variantNames.map((v) => {
         const key = `${g.model}/${g.c}/${v}/${api}`;
         if (!has(key)) return '| | ';
@@ -379,6 +442,10 @@ async function main(): Promise<void> {
   const r = (key: string, base: string) => get(key).ratio(get(base));
   goal('REST, half_plus_two, c=32: (b)/(a) ≥ 0.8', r('half_plus_two/32/b/REST', 'half_plus_two/32/a/REST').toFixed(2), r('half_plus_two/32/b/REST', 'half_plus_two/32/a/REST') >= 0.8);
   goal('gRPC, half_plus_two, c=32: (b) gRPC / (a) REST ≥ 0.8', r('half_plus_two/32/b/gRPC', 'half_plus_two/32/a/REST').toFixed(2), r('half_plus_two/32/b/gRPC', 'half_plus_two/32/a/REST') >= 0.8);
+  const v2Rest = r('half_plus_two/32/b/v2 REST', 'half_plus_two/32/b/REST');
+  const v2Grpc = r('half_plus_two/32/b/v2 gRPC', 'half_plus_two/32/b/gRPC');
+  goal('v2 within 10% of the TF API, REST, half_plus_two, c=32: (b) v2 REST / (b) REST ≥ 0.9', v2Rest.toFixed(2), v2Rest >= 0.9);
+  goal('v2 within 10% of the TF API, gRPC, half_plus_two, c=32: (b) v2 gRPC / (b) gRPC ≥ 0.9', v2Grpc.toFixed(2), v2Grpc >= 0.9);
   goal('REST, mlp, c=32: (b)/(a) ≥ 1.0', r('mlp/32/b/REST', 'mlp/32/a/REST').toFixed(2), r('mlp/32/b/REST', 'mlp/32/a/REST') >= 1.0);
   goal('p50 added at c=1 (REST, half_plus_two): (b) − (a) ≤ 0.15 ms', `${hop.toFixed(3)} ms`, hop <= 0.15);
   goal('batching, mlp_1024, gRPC, c=64: (c)/(b) ≥ 2.0', r('mlp_1024/64/c/gRPC', 'mlp_1024/64/b/gRPC').toFixed(2), r('mlp_1024/64/c/gRPC', 'mlp_1024/64/b/gRPC') >= 2.0);

@@ -32,7 +32,18 @@
  *   u8  code       the TF error code (0 = OK)
  *   ...            the body: REST kinds: the JSON answer or `{"error": ...}` body; gRPC kinds: the
  *                  serialized response message when OK, else the error message as UTF-8 text;
- *                  HEALTH: `ok`; METRICS: Prometheus exposition text
+ *                  HEALTH: `ok`; METRICS: Prometheus exposition text; V2_REST_*: see below
+ *
+ * Open Inference Protocol ("KServe v2") kinds:
+ *   V2_REST_INFER         body: the client's JSON infer request, untouched
+ *   V2_REST_INFER_BINARY  body: u32 LE the client's `Inference-Header-Content-Length` | the client's
+ *                         body, untouched (a JSON header, then raw tensor bytes: Triton's binary
+ *                         tensor data extension); gzip (flags bit 0) covers only the client's body
+ *   both answer:          u32 LE the JSON part's length | JSON answer or `{"error": ...}` [| raw
+ *                         output bytes]; a JSON length short of the rest means binary outputs follow,
+ *                         and the gateway sends it as the `Inference-Header-Content-Length` header
+ *   V2_GRPC_INFER         body: a serialized inference.ModelInferRequest; answer: ModelInferResponse
+ *                         (or, failing, the message as text), like the other gRPC kinds
  *
  * Requests on one connection are answered in any order. Each side gathers the frames it produces in one
  * event-loop turn and writes them with one system call, so under load many requests share one write
@@ -59,6 +70,9 @@ export const Kind = {
   GRPC_MULTI_INFERENCE: 7,
   HEALTH: 8,
   METRICS: 9,
+  V2_REST_INFER: 10,
+  V2_REST_INFER_BINARY: 11,
+  V2_GRPC_INFER: 12,
 } as const;
 export type KindNumber = (typeof Kind)[keyof typeof Kind];
 
@@ -67,8 +81,16 @@ export const KIND_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
 );
 
 export function isGrpcKind(kind: number): boolean {
-  return kind >= Kind.GRPC_PREDICT && kind <= Kind.GRPC_MULTI_INFERENCE;
+  return (kind >= Kind.GRPC_PREDICT && kind <= Kind.GRPC_MULTI_INFERENCE) || kind === Kind.V2_GRPC_INFER;
 }
+
+/** Kinds of the Open Inference Protocol's REST infer, whose bodies and answers carry a u32 prefix. */
+export function isV2RestKind(kind: number): boolean {
+  return kind === Kind.V2_REST_INFER || kind === Kind.V2_REST_INFER_BINARY;
+}
+
+/** A V2_REST_INFER_BINARY body's prefix, and every V2 REST answer's: the JSON part's length. */
+export const V2_PREFIX_BYTES = 4;
 
 export const FLAG_GZIP = 1;
 /** `timeoutMs` of a request with no deadline. */

@@ -3,8 +3,10 @@
  * for inference, and TLS material for both front doors. Shared by REST and gRPC so the rules are one.
  *
  *   --admin_token   required by config reloads (REST POST /v1/config:reload, gRPC HandleReloadConfigRequest)
- *   --api_token     when set, required by every other /v1 route and gRPC method (the admin token works too)
- * Health, readiness and metrics stay open, for probes and scrapers.
+ *   --api_token     when set, required by every other /v1 and /v2 route and gRPC method (the admin token
+ *                   works too)
+ * Health, readiness and metrics stay open, for probes and scrapers (also the Open Inference Protocol's:
+ * REST /v2/health/live and /v2/health/ready, gRPC ServerLive and ServerReady).
  */
 import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';

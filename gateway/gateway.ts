@@ -214,6 +214,7 @@ export async function startGateway(flags: Flags, log: Logger = rootLogger): Prom
       channelArguments: flags.grpc_channel_arguments,
       maxMessageSize: flags.grpc_max_message_size,
       health: flags.enable_grpc_healthcheck_service,
+      readinessRequiresAllModels: flags.readiness_requires_all_models,
       tokens,
       tls: flags.ssl_config_file ? await loadSslConfig(flags.ssl_config_file) : undefined,
     });
@@ -253,7 +254,12 @@ export async function startGateway(flags: Flags, log: Logger = rootLogger): Prom
         void reply.header('access-control-allow-headers', 'Content-Type');
       });
     }
-    await rest.register(tfServingApi, { manager, timeoutMs: flags.rest_api_timeout_in_ms, logger: log });
+    await rest.register(tfServingApi, {
+      manager,
+      timeoutMs: flags.rest_api_timeout_in_ms,
+      logger: log,
+      readinessRequiresAllModels: flags.readiness_requires_all_models,
+    });
     await rest.register(adminApi, {
       manager,
       configSource,

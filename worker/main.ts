@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   setWorkerLabels(flags.model_name, String(flags.model_version));
   const runtime = await withBatching(await loadRuntime());
-  const worker = createWorkerServer({ runtime, maxBodyBytes: flags.max_body_bytes });
+  const worker = createWorkerServer({ runtime, maxBodyBytes: flags.max_body_bytes, modelName: flags.model_name });
   const server = worker.server;
   if (flags.socket_path) {
     await rm(flags.socket_path, { force: true });

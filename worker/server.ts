@@ -5,6 +5,7 @@
  *
  *   REST_PREDICT / REST_CLASSIFY / REST_REGRESS   TF Serving's JSON bodies (gzip allowed) → JSON answer
  *   GRPC_*                                        serialized request message → response message (grpc-api.ts)
+ *   V2_*                                          Open Inference Protocol infer (v2-api.ts)
  *   HEALTH                                        `ok` while the model is loaded
  *   METRICS                                       this worker's Prometheus registry (worker/metrics.ts)
  *
@@ -25,10 +26,12 @@ import {
   FrameReader,
   FrameType,
   isGrpcKind,
+  isV2RestKind,
   Kind,
   NO_DEADLINE,
   PREFACE,
   ProtocolError,
+  V2_PREFIX_BYTES,
 } from '../common/worker-protocol.js';
 import { decodePredictInputs, encodePredictResponse, parsePredictBody } from './codec/predict-json.js';
 import { bytesToText } from './codec/json-writer.js';
@@ -38,6 +41,7 @@ import { encodeClassifyResponse, encodeRegressResponse, parseExamplesRequest } f
 import { serializeExamples } from './runtimes/tensorflow/example.js';
 import { findSignature, type Runtime } from './runtimes/runtime.js';
 import { metricsText } from './metrics.js';
+import { runV2Grpc, runV2Rest, v2RestAnswer } from './v2-api.js';
 
 const gunzip = promisify(zlib.gunzip);
 /** A class label as JSON text; a label that is not UTF-8 cannot be written unchanged, so it is refused. */
@@ -56,6 +60,8 @@ export interface WorkerServerOptions {
   runtime: Runtime;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes: number;
+  /** The model this worker serves (named in Open Inference Protocol answers). */
+  modelName?: string;
 }
 
 export interface WorkerServer {
@@ -209,6 +215,7 @@ class Connection {
 function failure(kind: number, err: unknown): Answer {
   const e = toServingError(err);
   if (isGrpcKind(kind)) return { status: httpStatus(e.code), code: e.code, body: e.message };
+  if (isV2RestKind(kind)) return { status: httpStatus(e.code), code: e.code, body: v2RestAnswer(errorBody(e.message)) };
   return { status: httpStatus(e.code), code: e.code, body: errorBody(e.message) };
 }
 
@@ -218,9 +225,22 @@ async function serve(options: WorkerServerOptions, kind: number, flags: number, 
   if (body.length > options.maxBodyBytes) {
     throw new ServingError(Code.RESOURCE_EXHAUSTED, `Request body is larger than the limit of ${options.maxBodyBytes} bytes`);
   }
+  let headerLength: number | undefined;
+  if (kind === Kind.V2_REST_INFER_BINARY) {
+    if (body.length < V2_PREFIX_BYTES) throw new ProtocolError('V2_REST_INFER_BINARY body too short');
+    headerLength = body.readUInt32LE(0);
+    body = body.subarray(V2_PREFIX_BYTES);
+  }
   if (flags & FLAG_GZIP) body = await gunzipBody(body);
   const runtime = options.runtime;
   switch (kind) {
+    case Kind.V2_REST_INFER:
+    case Kind.V2_REST_INFER_BINARY:
+      return { status: 200, code: Code.OK, body: await runV2Rest(runtime, options.modelName ?? '', body, headerLength, ctx) };
+    case Kind.V2_GRPC_INFER: {
+      const out = await runV2Grpc(runtime, options.modelName ?? '', body, ctx);
+      return { status: 200, code: Code.OK, body: Buffer.from(out.buffer, out.byteOffset, out.byteLength) };
+    }
     case Kind.REST_PREDICT:
       return { status: 200, code: Code.OK, body: await predict(runtime, body, ctx) };
     case Kind.REST_CLASSIFY:

@@ -1,6 +1,6 @@
 /**
- * The gRPC front door (TF Serving's port 8500): PredictionService, ModelService and, optionally, the
- * standard health service, on one @grpc/grpc-js server, insecure like TF Serving's default.
+ * The gRPC front door (TF Serving's port 8500): PredictionService, ModelService, the Open Inference
+ * Protocol's GRPCInferenceService (inference-service.ts) and, optionally, the standard health service, on one @grpc/grpc-js server, insecure like TF Serving's default.
  *
  * Message size limits default to INT32_MAX both ways, as TF Serving's server sets them (clients keep
  * their own 4 MB default). `--grpc_channel_arguments` (`k=v,k=v`, integer-looking values as ints)
@@ -22,8 +22,9 @@ import type { ConfigSource } from '../config/config-source.js';
 import type { ModelManager } from '../manager/model-manager.js';
 import { healthService, HealthState } from './health-service.js';
 import { modelService } from './model-service.js';
-import { PREDICTION_SERVICE, predictionHandlers, predictionService } from './prediction-service.js';
-import { installFastUnary } from './fast-unary.js';
+import { PREDICTION_SERVICE, predictionHandlers, predictionService, unary } from './prediction-service.js';
+import { INFERENCE_SERVICE, inferenceHandlers } from './inference-service.js';
+import { installFastUnary, type UnaryHandler } from './fast-unary.js';
 import { rawServiceDefinition } from './services.js';
 
 export interface GrpcServerOptions {
@@ -45,6 +46,8 @@ export interface GrpcServerOptions {
   tokens?: AccessTokens;
   /** --ssl_config_file: TLS instead of plaintext. */
   tls?: GrpcTls;
+  /** --readiness_requires_all_models, for the v2 ServerReady (as /readyz uses it). */
+  readinessRequiresAllModels?: boolean;
 }
 
 /**
@@ -123,6 +126,13 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcF
       m === 'HandleReloadConfigRequest' ? 'admin' : 'api',
     ),
   );
+  const v2Handlers = inferenceHandlers(options.manager, options.readinessRequiresAllModels ?? true);
+  const v2Service: UntypedServiceImplementation = {};
+  for (const [name, handler] of Object.entries(v2Handlers)) v2Service[name] = unary(handler);
+  server.addService(
+    rawServiceDefinition(INFERENCE_SERVICE),
+    guarded(v2Service, options.tokens, (m) => (m === 'ServerLive' || m === 'ServerReady' ? 'open' : 'api')),
+  );
   if (options.health) server.addService(rawServiceDefinition('grpc.health.v1.Health'), healthService(health));
 
   let port: number | undefined;
@@ -145,7 +155,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcF
     return typeof v === 'number' ? v : options.maxMessageSize;
   };
   const fastPaths = installFastUnary(server, {
-    methods: new Map(Object.entries(predictionHandlers(options.manager)).map(([m, h]) => [`/${PREDICTION_SERVICE}/${m}`, h])),
+    methods: new Map([
+      ...Object.entries(predictionHandlers(options.manager)).map(([m, h]): [string, UnaryHandler] => [`/${PREDICTION_SERVICE}/${m}`, h]),
+      [`/${INFERENCE_SERVICE}/ModelInfer`, v2Handlers.ModelInfer as UnaryHandler],
+    ]),
     maxReceiveMessageSize: limit('grpc.max_receive_message_length'),
     maxSendMessageSize: limit('grpc.max_send_message_length'),
     tokens: options.tokens,

@@ -508,6 +508,7 @@ export class ModelManager {
           replicas: sv.replicas,
           metadataJson: sv.metadataJson,
           signatures: sv.info?.signatures ?? {},
+          platform: entry.config.platform,
         });
       }
       for (const [version, rv] of this.#remote.get(entry.name) ?? []) {
@@ -518,6 +519,7 @@ export class ModelManager {
           replicas: local ? [...local.replicas, ...rv.replicas] : rv.replicas,
           metadataJson: local?.metadataJson ?? rv.metadataJson,
           signatures: local?.signatures ?? rv.signatures,
+          platform: entry.config.platform,
         });
       }
       entry.labels = resolveLabels(

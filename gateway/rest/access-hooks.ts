@@ -6,12 +6,13 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { errorBody } from '../../common/errors.js';
 import { bearer, denied, type AccessTokens, type Surface } from '../access.js';
 
-const OPEN_PATHS = new Set(['/healthz', '/readyz']);
+const OPEN_PATHS = new Set(['/healthz', '/readyz', '/v2/health/live', '/v2/health/ready']);
 
 function surfaceOf(method: string, path: string, metricsPath: string | undefined): Surface {
   if (OPEN_PATHS.has(path) || path === metricsPath) return 'open';
   if (method === 'POST' && path === '/v1/config:reload') return 'admin';
-  return /^\/v1\//i.test(path) ? 'api' : 'open';
+  // The Open Inference Protocol's routes (/v2, /v2/...) are API routes too, but for its health checks.
+  return /^\/v1\//i.test(path) || /^\/v2(?:\/|$)/.test(path) ? 'api' : 'open';
 }
 
 export function restAccess(app: FastifyInstance, tokens: AccessTokens, metricsPath: string | undefined): void {

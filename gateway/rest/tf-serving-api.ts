@@ -6,6 +6,7 @@
  * route, then `dispatch`. The request body is not parsed here: predict, classify and regress bytes
  * go to the worker as they came, and the worker's answer, buffered whole, is sent back. The
  * server keeps every body as raw bytes, whatever its Content-Type (TF Serving does not check it).
+ * Paths under `/v2` belong to the Open Inference Protocol and are handed to v2-rest.ts.
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -17,12 +18,15 @@ import { forwardToWorker } from '../routing/forward.js';
 import { CancelSlot } from '../fleet/worker-channel.js';
 import { observeRequest } from '../metrics.js';
 import type { Logger } from '../../common/logger.js';
+import { dispatchV2, V2_PATH } from './v2-rest.js';
 
 export interface RestApiOptions {
   manager: ModelManager;
   /** --rest_api_timeout_in_ms: bound on every request forwarded to a worker. */
   timeoutMs: number;
   logger: Logger;
+  /** --readiness_requires_all_models, for the v2 server-ready route (as /readyz uses it). */
+  readinessRequiresAllModels?: boolean;
 }
 
 let requestCounter = 0;
@@ -60,6 +64,10 @@ async function dispatch(request: FastifyRequest, reply: FastifyReply, options: R
   const rawUrl = request.raw.url ?? '/';
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
+  if (V2_PATH.test(path)) {
+    await dispatchV2(request, reply, options, path);
+    return;
+  }
   if (!V1_PATH.test(path)) {
     void reply.code(404).type('text/html; charset=ISO-8859-1').send(NOT_FOUND_HTML);
     return;
@@ -105,6 +113,10 @@ export function sendFrameworkError(err: FastifyError, request: FastifyRequest, r
   const rawUrl = request.raw.url ?? '/';
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
+  if (V2_PATH.test(path)) {
+    sendError(reply, new ServingError(Code.INVALID_ARGUMENT, `Malformed request: ${request.method} ${path}`));
+    return;
+  }
   if (!V1_PATH.test(path)) {
     void reply.code(404).type('text/html; charset=ISO-8859-1').send(NOT_FOUND_HTML);
     return;

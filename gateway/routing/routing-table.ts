@@ -21,6 +21,8 @@ export interface VersionRoute {
   readonly metadataJson: string;
   /** The version's signatures as its worker reported them at load (gRPC GetModelMetadata). */
   readonly signatures: Readonly<Record<string, SignatureDef>>;
+  /** The model's configured platform (`onnx`, `tensorflow`), for v2 model metadata. */
+  readonly platform?: string;
 }
 
 export interface ModelRoute {
@@ -86,6 +88,11 @@ export class RoutingTable {
       if (r.inFlight < best.inFlight) best = r;
     }
     return best;
+  }
+
+  /** A model's routes (undefined when not configured): its AVAILABLE versions and labels. */
+  model(name: string): ModelRoute | undefined {
+    return this.#models.get(name);
   }
 
   /** Whether `name` is a model of this table (configured, whatever its versions' states). */

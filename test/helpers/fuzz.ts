@@ -11,11 +11,17 @@
  *   non-finite numbers, truncation, random bytes, gzip with wrong content, b64 junk, oversize). Every
  *   answer must arrive within the client timeout with a documented status, and on /v1 paths a non-200
  *   answer must be `{"error": string}` JSON.
+ * - Open Inference Protocol (v2) REST: `/v2` route shapes (models, versions as numbers and labels,
+ *   infer/ready/metadata tails, health) and infer bodies from valid ones, mutated as above, plus
+ *   Triton's binary tensor data extension with honest, short, long and malformed
+ *   `Inference-Header-Content-Length`s. Same properties as /v1: a documented status, and a non-200
+ *   answer is `{"error": string}` JSON (the ready routes' 400 `{"ready": false}` excepted).
  * - Raw TCP: random bytes and mangled request heads on a socket; the connection must end (answered
  *   or closed) within a bound.
- * - gRPC: random PredictRequest, GetModelMetadataRequest and GetModelStatusRequest messages (encoded
- *   from our protos, then sometimes mangled) and raw random bytes on every method; the status must be
- *   one of TF Serving's.
+ * - gRPC: random PredictRequest, GetModelMetadataRequest and GetModelStatusRequest messages, and the
+ *   v2 GRPCInferenceService's ModelInferRequest (typed and raw contents), ModelMetadataRequest and
+ *   ModelReadyRequest (encoded from our protos, then sometimes mangled), and raw random bytes on every
+ *   method; the status must be one of the documented ones.
  * - Text configs: mutated models.config and BatchingParameters texts either parse or fail with
  *   `file:line:col: ` (ConfigError / BatchingConfigError), never another exception, never slowly.
  *
@@ -205,6 +211,36 @@ const modelPathArb = fc
   )
   .map(([prefix, name, selector, tail]) => `${prefix}${name}${selector}${tail}`);
 
+const v2PathArb = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom('/v2/models/', '/v2/models/', '/v2/models/', '/V2/models/', '/v2/Models/', '//v2/models/', '/v2//models/'),
+        nameArb,
+        fc.oneof(
+          { weight: 3, arbitrary: fc.constant('') },
+          { weight: 2, arbitrary: versionArb.map((v) => `/versions/${v}`) },
+          { weight: 2, arbitrary: labelArb.map((l) => `/versions/${l}`) },
+          { weight: 1, arbitrary: fc.constantFrom('/versions/', '/versions', '/labels/stable', '/VERSIONS/1') },
+        ),
+        fc.oneof(
+          { weight: 4, arbitrary: fc.constantFrom('/infer', '/ready', '') },
+          { weight: 1, arbitrary: fc.constantFrom('/INFER', '/infer/', '/metadata', '/', ':predict', '/generate', '/infer/x') },
+          { weight: 1, arbitrary: segmentArb.map((s) => `/${s}`) },
+        ),
+      )
+      .map(([prefix, name, selector, tail]) => `${prefix}${name}${selector}${tail}`),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '/v2', '/v2/', '/v2/health/live', '/v2/health/ready', '/v2/health', '/v2/health/x', '/v2/models', '/v2/models/',
+      '/v2/repository/index', '/v2/models/stats', '/v2/systemsharedmemory/status', '/v2/cudasharedmemory/status', '/v2/trace/setting',
+    ),
+  },
+);
+
 const otherPathArb = fc.oneof(
   fc.constantFrom(
     '/', '/v1', '/v1/', '/v2/models/mlp:predict', '/healthz', '/readyz', '/v1/models', '/v1/models/', '/v1/config',
@@ -224,7 +260,7 @@ const queryArb = fc.oneof(
 /** A path, sometimes far over Node's 16 KiB request-head limit. */
 export const restPathArb = fc
   .tuple(
-    fc.oneof({ weight: 5, arbitrary: modelPathArb }, { weight: 1, arbitrary: otherPathArb }),
+    fc.oneof({ weight: 5, arbitrary: modelPathArb }, { weight: 2, arbitrary: v2PathArb }, { weight: 1, arbitrary: otherPathArb }),
     queryArb,
     fc.oneof({ weight: 30, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constantFrom(2000, 17000) }),
   )
@@ -330,6 +366,35 @@ const VALID_BODIES: J[] = [
   { instances: [{ b64: 'AAAA' }] },
 ];
 
+/** Valid v2 infer bodies (JSON `data`) for the standard repository's models, by route. */
+const VALID_V2_BODIES: Array<[route: string, body: J]> = [
+  ['/v2/models/half_plus_two/infer', { id: 'a', inputs: [{ name: 'x', shape: [3], datatype: 'FP32', data: [1.0, 2.0, 5.0] }] }],
+  ['/v2/models/half_plus_two/versions/123/infer', { inputs: [{ name: 'x', shape: [2, 1], datatype: 'FP32', data: [[1.0], [2.0]] }], outputs: [{ name: 'y' }] }],
+  [
+    '/v2/models/add_sub/infer',
+    {
+      inputs: [
+        { name: 'input_x', shape: [1, 2], datatype: 'FP32', data: [1, 2] },
+        { name: 'input_y', shape: [1, 2], datatype: 'FP32', data: [[10, 20]] },
+      ],
+      outputs: [{ name: 'result_sub', parameters: { binary_data: false } }],
+      parameters: { binary_data_output: false },
+    },
+  ],
+  ['/v2/models/mlp/versions/canary/infer', { inputs: [{ name: 'images', shape: [1, 784], datatype: 'FP32', data: image(4) }] }],
+  ['/v2/models/mlp/versions/1/infer', { inputs: [{ name: 'images', shape: [2, 784], datatype: 'FP32', data: [image(5), image(6)] }] }],
+  [
+    '/v2/models/dtypes/infer',
+    {
+      inputs: [
+        ['float16', 'FP16', 0.5], ['float', 'FP32', 1.5], ['double', 'FP64', 0.1], ['int8', 'INT8', -128], ['int16', 'INT16', 1],
+        ['int32', 'INT32', 2], ['int64', 'INT64', { __raw: '9223372036854775807' }], ['uint8', 'UINT8', 255], ['uint16', 'UINT16', 1],
+        ['uint32', 'UINT32', 1], ['uint64', 'UINT64', { __raw: '18446744073709551615' }], ['bool', 'BOOL', true], ['string', 'BYTES', 'é'],
+      ].map(([n, dt, v]) => ({ name: `in_${n as string}`, shape: [1], datatype: dt as string, data: [v as J] })),
+    },
+  ],
+];
+
 const rawTokenArb: fc.Arbitrary<J> = fc
   .constantFrom(
     'NaN', 'Infinity', '-Infinity', '-NaN', 'nan', 'inf', 'Inf', '1e400', '-1e400', '1e-400', '-0', '0.0', '1.',
@@ -371,6 +436,7 @@ type Mutation =
 
 const keyArb = fc.oneof(
   fc.constantFrom('instances', 'inputs', 'signature_name', 'examples', 'context', 'x', 'input_x', 'images', 'b64', 'in_string', 'instance', 'Inputs', '', '__proto__', 'constructor'),
+  fc.constantFrom('name', 'shape', 'datatype', 'data', 'parameters', 'outputs', 'id', 'binary_data_size', 'binary_data', 'binary_data_output'),
   fc.string({ maxLength: 8 }),
 );
 
@@ -581,7 +647,54 @@ export function restCaseArb(maxRequestBytes: number): fc.Arbitrary<RestCase> {
       body: body.body,
       headers: body.encoding !== undefined ? { 'content-encoding': body.encoding } : {},
     }));
-  return fc.oneof(toWorker, anyRestCaseArb(maxRequestBytes));
+  return fc.oneof(toWorker, v2CaseArb(), anyRestCaseArb(maxRequestBytes));
+}
+
+/** A v2 body: a valid one, mutated; sometimes split into Triton's JSON header + binary section. */
+function v2CaseArb(): fc.Arbitrary<RestCase> {
+  return fc
+    .tuple(
+      fc.nat(VALID_V2_BODIES.length - 1),
+      fc.array(mutationArb, { maxLength: 3 }),
+      textMutationArb,
+      fc.oneof(
+        { weight: 3, arbitrary: fc.constant<{ kind: 'json' }>({ kind: 'json' }) },
+        {
+          weight: 2,
+          arbitrary: fc.record({
+            kind: fc.constant('binary' as const),
+            blob: fc.uint8Array({ maxLength: 64 }),
+            // The header's value: honest, off by some bytes, or not a number at all.
+            skew: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: -40, max: 40 }) }),
+            junk: fc.option(fc.constantFrom('', 'abc', '-1', '1e3', '99999999999', ' 12', '0x10', '4294967295'), { freq: 5, nil: undefined }),
+          }),
+        },
+      ),
+    )
+    .map(([i, mutations, textMutation, mode]): RestCase => {
+      const [path, valid] = VALID_V2_BODIES[i]!;
+      const root = { v: structuredClone(valid) as J };
+      const doc = root.v as { [k: string]: J };
+      if (mode.kind === 'binary' && Array.isArray(doc.inputs)) {
+        // The first input's data moves to the binary section (its size claimed as the blob's).
+        const first = doc.inputs[0] as { [k: string]: J } | undefined;
+        if (first !== undefined) {
+          delete first.data;
+          first.parameters = { binary_data_size: mode.blob.length };
+        }
+        doc.parameters = { binary_data_output: true };
+      }
+      for (const m of mutations) applyMutation(root, m);
+      const text = applyTextMutation(Buffer.from(emitJson(root.v)), textMutation);
+      if (mode.kind === 'json') return { method: 'POST', path, body: text, headers: { 'content-type': 'application/json' } };
+      const headerLength = mode.junk ?? String(Math.max(0, text.length + mode.skew));
+      return {
+        method: 'POST',
+        path,
+        body: Buffer.concat([text, mode.blob]),
+        headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': headerLength },
+      };
+    });
 }
 
 function anyRestCaseArb(maxRequestBytes: number): fc.Arbitrary<RestCase> {
@@ -662,7 +775,8 @@ export async function checkRestCase(target: RestTarget, c: RestCase, stats: Fuzz
   }
   see(stats, `REST ${status}`);
   const rawPath = c.path.split('?')[0] as string;
-  const v1 = /^\/v1\//i.test(rawPath);
+  // /v1/ (TF Serving's API) and /v2 (the Open Inference Protocol's) answer errors as JSON.
+  const v1 = /^\/v1\//i.test(rawPath) || /^\/v2(?:\/|$)/.test(rawPath);
   const where = `${c.method} ${show(c.path, 200)} ${show(c.headers, 200)} body ${show(c.body ?? '')}`;
   if (!DOCUMENTED_REST_STATUSES.has(status) && !PROTOCOL_STATUSES.has(status)) {
     violation(stats, `REST undocumented status ${status} ${show(text, 300)} for ${where}`);
@@ -686,8 +800,10 @@ export async function checkRestCase(target: RestTarget, c: RestCase, stats: Fuzz
     return;
   }
   if (!contentType.startsWith('application/json')) violation(stats, `REST ${status} with content-type ${contentType} for ${where}`);
+  // v2's readiness routes say "not ready" with 400 and their own body.
+  const notReady = status === 400 && /^\/v2\/(health\/ready|models\/.*\/ready)$/.test(rawPath) && (parsed as { ready?: unknown } | null)?.ready === false;
   const error = (parsed as { error?: unknown } | null)?.error;
-  if (typeof error !== 'string') violation(stats, `REST ${status} body without a string "error": ${show(text, 300)} for ${where}`);
+  if (typeof error !== 'string' && !notReady) violation(stats, `REST ${status} body without a string "error": ${show(text, 300)} for ${where}`);
   if (status === 500) violation(stats, `REST 500 ${show(text, 300)} for ${where}`);
 }
 
@@ -781,6 +897,7 @@ const grpcRoot = loadProtoRoot([
   'tensorflow_serving/apis/prediction_service.proto',
   'tensorflow_serving/apis/model_service.proto',
   'grpc/health/v1/health.proto',
+  'inference/grpc_service.proto',
 ]);
 const T = (name: string) => grpcRoot.lookupType(name);
 
@@ -806,6 +923,12 @@ const GRPC_METHODS = {
   GetModelStatus: { path: '/tensorflow.serving.ModelService/GetModelStatus', res: 'tensorflow.serving.GetModelStatusResponse' },
   HandleReloadConfigRequest: { path: '/tensorflow.serving.ModelService/HandleReloadConfigRequest', res: 'tensorflow.serving.ReloadConfigResponse' },
   Check: { path: '/grpc.health.v1.Health/Check', res: 'grpc.health.v1.HealthCheckResponse' },
+  ModelInfer: { path: '/inference.GRPCInferenceService/ModelInfer', res: 'inference.ModelInferResponse' },
+  ModelMetadata: { path: '/inference.GRPCInferenceService/ModelMetadata', res: 'inference.ModelMetadataResponse' },
+  ModelReady: { path: '/inference.GRPCInferenceService/ModelReady', res: 'inference.ModelReadyResponse' },
+  ServerLive: { path: '/inference.GRPCInferenceService/ServerLive', res: 'inference.ServerLiveResponse' },
+  ServerReady: { path: '/inference.GRPCInferenceService/ServerReady', res: 'inference.ServerReadyResponse' },
+  ServerMetadata: { path: '/inference.GRPCInferenceService/ServerMetadata', res: 'inference.ServerMetadataResponse' },
   Unknown: { path: '/tensorflow.serving.PredictionService/Nope', res: '' },
 } as const;
 type GrpcMethod = keyof typeof GRPC_METHODS;
@@ -890,6 +1013,55 @@ const metadataRequestArb = fc.record(
 
 const statusRequestArb = fc.record({ model_spec: specArb }, { requiredKeys: [] });
 
+const V2_DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES'];
+
+const v2NameArb = fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...FUZZ_MODELS) }, { weight: 1, arbitrary: fc.constantFrom('', 'nope', 'MLP') }, { weight: 1, arbitrary: fc.string({ maxLength: 12 }) });
+const v2VersionArb = fc.oneof(fc.constantFrom('', '', '1', '2', '123', '0', 'stable', 'canary', 'nope', '9223372036854775808', '-1', '__proto__'), fc.string({ maxLength: 8 }));
+
+const v2ContentsArb = fc.record(
+  {
+    bool_contents: fc.array(fc.boolean(), { maxLength: 8 }),
+    int_contents: fc.array(fc.integer(), { maxLength: 8 }),
+    int64_contents: fc.array(int64Arb, { maxLength: 4 }),
+    uint_contents: fc.array(fc.nat(), { maxLength: 8 }),
+    uint64_contents: fc.array(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(String), { maxLength: 4 }),
+    fp32_contents: fc.array(fc.float(), { maxLength: 8 }),
+    fp64_contents: fc.array(fc.double(), { maxLength: 8 }),
+    bytes_contents: fc.array(fc.uint8Array({ maxLength: 8 }).map((b) => Buffer.from(b)), { maxLength: 4 }),
+  },
+  { requiredKeys: [] },
+);
+
+const v2InputArb = fc.record(
+  {
+    name: inputNameArb,
+    datatype: fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...V2_DATATYPES) }, { weight: 1, arbitrary: fc.constantFrom('', 'fp32', 'FP8', 'STRING') }),
+    shape: fc.array(fc.oneof(fc.constantFrom('0', '1', '2', '3', '784', '-1'), int64Arb), { maxLength: 4 }),
+    contents: v2ContentsArb,
+  },
+  { requiredKeys: [] },
+);
+
+const modelInferRequestArb = fc
+  .record(
+    {
+      model_name: v2NameArb,
+      model_version: v2VersionArb,
+      id: fc.string({ maxLength: 8 }),
+      inputs: fc.array(v2InputArb, { maxLength: 3 }),
+      outputs: fc.array(fc.record({ name: fc.oneof(fc.constantFrom('y', 'result_add', 'probabilities', 'out_float', ''), fc.string({ maxLength: 6 })) }), { maxLength: 2 }),
+      raw_input_contents: fc.array(fc.uint8Array({ maxLength: 32 }).map((b) => Buffer.from(b)), { maxLength: 3 }),
+    },
+    { requiredKeys: [] },
+  )
+  .map((m) => {
+    // Raw and typed contents do not mix: keep one of the two, as clients send them.
+    if (m.raw_input_contents?.length) for (const input of m.inputs ?? []) delete input.contents;
+    return m;
+  });
+
+const v2ModelRequestArb = fc.record({ name: v2NameArb, version: v2VersionArb }, { requiredKeys: [] });
+
 function encodeMessage(typeName: string, value: object): Buffer {
   const type = T(typeName);
   return Buffer.from(type.encode(type.fromObject(value)).finish());
@@ -923,6 +1095,22 @@ export const grpcCaseArb: fc.Arbitrary<GrpcCase> = fc.oneof(
       method: 'GetModelStatus' as const,
       bytes: applyTextMutation(encodeMessage('tensorflow.serving.GetModelStatusRequest', m), mut),
       what: `GetModelStatusRequest ${JSON.stringify(m)} ${mut.op}`,
+    })),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.tuple(modelInferRequestArb, byteMutationArb).map(([m, mut]) => ({
+      method: 'ModelInfer' as const,
+      bytes: applyTextMutation(encodeMessage('inference.ModelInferRequest', m), mut),
+      what: `ModelInferRequest ${JSON.stringify(m, (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString('hex') : v))} ${mut.op}`,
+    })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.constantFrom('ModelMetadata' as const, 'ModelReady' as const), v2ModelRequestArb, byteMutationArb).map(([method, m, mut]) => ({
+      method,
+      bytes: applyTextMutation(encodeMessage(`inference.${method}Request`, m), mut),
+      what: `${method}Request ${JSON.stringify(m)} ${mut.op}`,
     })),
   },
   {

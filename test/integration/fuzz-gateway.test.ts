@@ -145,9 +145,13 @@ describe('regressions found by fuzzing', () => {
     const v1 = await request(`${gw.base}/v1/models/mlp`, { method: 'PROPFIND' });
     assert.equal(v1.statusCode, 400);
     assert.deepEqual(await v1.body.json(), { error: 'Malformed request: PROPFIND /v1/models/mlp' });
-    const outside = await request(`${gw.base}/v2/models/mlp:predict`, { method: 'PURGE' });
+    const outside = await request(`${gw.base}/v3/models/mlp:predict`, { method: 'PURGE' });
     assert.equal(outside.statusCode, 404);
     assert.match(await outside.body.text(), /^<HTML><HEAD>/);
+    // /v2 is the Open Inference Protocol's: its errors are JSON too.
+    const v2 = await request(`${gw.base}/v2/models/mlp:predict`, { method: 'PURGE' });
+    assert.equal(v2.statusCode, 404);
+    assert.deepEqual(await v2.body.json(), { error: 'Not found: PURGE /v2/models/mlp:predict' });
   });
 
   test('undecodable percent-escapes get TF\'s decode error under /v1 and the HTML 404 elsewhere', async () => {

@@ -46,6 +46,13 @@ test('limits: body size 413, JSON depth and tensor size 400, in-flight bound 429
     const wide = await post(`${base}/v1/models/half_plus_two:predict`, `{"instances": [${'1.0,'.repeat(2000)}1.0]}`);
     assert.equal(wide.status, 400);
     assert.match(wide.json.error!, /Input tensor has 2001 elements; the limit is 1000/);
+    // The same limits on the Open Inference Protocol's infer (elements counted from the shape).
+    const v2Wide = await post(`${base}/v2/models/half_plus_two/infer`, `{"inputs":[{"name":"x","shape":[2001],"datatype":"FP32","data":[${'1,'.repeat(2000)}1]}]}`);
+    assert.equal(v2Wide.status, 400);
+    assert.match(v2Wide.json.error!, /Input tensor has 2001 elements; the limit is 1000/);
+    const v2Deep = await post(`${base}/v2/models/half_plus_two/infer`, `{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":${'['.repeat(50)}1${']'.repeat(50)}}]}`);
+    assert.equal(v2Deep.status, 400);
+    assert.match(v2Deep.json.error!, /nesting deeper than 20 levels/);
     const b64 = (n: number) =>
       JSON.stringify({
         inputs: {
@@ -107,6 +114,25 @@ test('bearer tokens: admin surfaces and inference, over REST and gRPC', async ()
       });
     assert.equal((await status()).code, grpc.status.UNAUTHENTICATED);
     assert.deepEqual(await status('ap1'), { code: 0, states: ['AVAILABLE'] });
+
+    // The Open Inference Protocol: the same API token, but for its health checks.
+    const v2Body = '{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}';
+    assert.equal((await post(`${base}/v2/models/half_plus_two/infer`, v2Body)).status, 401);
+    assert.equal((await post(`${base}/v2/models/half_plus_two/infer`, v2Body, { authorization: 'Bearer ap1' })).status, 200);
+    assert.equal((await request(`${base}/v2/models/half_plus_two`)).statusCode, 401);
+    assert.equal((await request(`${base}/v2/health/live`)).statusCode, 200, 'v2 health stays open');
+    const v2 = (method: string, token?: string) =>
+      new Promise<number>((resolve) => {
+        const md = new grpc.Metadata();
+        if (token) md.set('authorization', `Bearer ${token}`);
+        client.makeUnaryRequest(`/inference.GRPCInferenceService/${method}`, (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x0a, 0x0d, ...Buffer.from('half_plus_two')]), md, (err) =>
+          resolve(err ? err.code : 0),
+        );
+      });
+    assert.equal(await v2('ServerLive'), 0);
+    assert.equal(await v2('ModelMetadata'), grpc.status.UNAUTHENTICATED);
+    assert.equal(await v2('ModelMetadata', 'ap1'), 0);
+    assert.equal(await v2('ModelInfer'), grpc.status.UNAUTHENTICATED);
     client.close();
   } finally {
     await gw.close();

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Code, ServingError } from '../../common/errors.js';
@@ -20,6 +21,7 @@ import {
   FrameReader,
   FrameType,
   Kind,
+  V2_PREFIX_BYTES,
   type Frame,
 } from '../../common/worker-protocol.js';
 import { CancelSlot, WorkerChannel, WorkerGoneError } from '../../gateway/fleet/worker-channel.js';
@@ -169,6 +171,40 @@ describe('WorkerChannel and the worker server', () => {
     assert.deepEqual([health.status, health.body.toString()], [200, 'ok']);
     const metrics = await channel.call({ kind: Kind.METRICS, body: Buffer.alloc(0) });
     assert.equal(metrics.status, 200);
+    channel.close();
+  });
+
+  test('V2 kinds: JSON and binary REST bodies (gzip covering only the client body), answers with the JSON length first', async () => {
+    const channel = new WorkerChannel({ host: '127.0.0.1', port });
+    const json = Buffer.from('{"id":"7","inputs":[{"name":"x","shape":[2],"datatype":"FP32","data":[1,2]}]}');
+    const plain = await channel.call({ kind: Kind.V2_REST_INFER, body: json, version: 3 });
+    assert.equal(plain.status, 200);
+    const jsonLength = plain.body.readUInt32LE(0);
+    assert.equal(jsonLength, plain.body.length - V2_PREFIX_BYTES, 'no binary part');
+    assert.deepEqual(JSON.parse(plain.body.subarray(V2_PREFIX_BYTES).toString()), {
+      model_name: '', model_version: '3', id: '7', outputs: [{ name: 'y', datatype: 'FP32', shape: [2], data: [1.0, 2.0] }],
+    });
+
+    // Binary: u32 header length | gzip(JSON header + raw floats); one output asked for as binary.
+    const header = Buffer.from('{"inputs":[{"name":"x","shape":[3],"datatype":"FP32","parameters":{"binary_data_size":12}}],"outputs":[{"name":"y","parameters":{"binary_data":true}}]}');
+    const raw = Buffer.from(Float32Array.of(1.5, 2.5, -3).buffer);
+    const prefix = Buffer.alloc(V2_PREFIX_BYTES);
+    prefix.writeUInt32LE(header.length, 0);
+    const binary = await channel.call({ kind: Kind.V2_REST_INFER_BINARY, body: Buffer.concat([prefix, gzipSync(Buffer.concat([header, raw]))]), gzip: true });
+    assert.equal(binary.status, 200, binary.body.toString());
+    const n = binary.body.readUInt32LE(0);
+    const doc = JSON.parse(binary.body.subarray(V2_PREFIX_BYTES, V2_PREFIX_BYTES + n).toString()) as { outputs: Array<{ parameters: { binary_data_size: number } }> };
+    assert.equal(doc.outputs[0]!.parameters.binary_data_size, 12);
+    assert.deepEqual([...new Float32Array(Uint8Array.from(binary.body.subarray(V2_PREFIX_BYTES + n)).buffer)], [1.5, 2.5, -3]);
+
+    // Errors keep the prefix (REST) or come as code and message (gRPC).
+    const bad = await channel.call({ kind: Kind.V2_REST_INFER, body: Buffer.from('{"inputs": [') });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.readUInt32LE(0), bad.body.length - V2_PREFIX_BYTES);
+    assert.match(JSON.parse(bad.body.subarray(V2_PREFIX_BYTES).toString()).error, /JSON Parse error/);
+    const grpc = await channel.call({ kind: Kind.V2_GRPC_INFER, body: Buffer.from([0x2a, 0xff]) });
+    assert.equal(grpc.code, Code.INVALID_ARGUMENT);
+    assert.match(grpc.body.toString(), /^Could not parse ModelInferRequest/);
     channel.close();
   });
 

@@ -307,6 +307,11 @@ export function setTensorLimits(next: { maxElements?: number; maxB64Bytes?: numb
   if (next.maxB64Bytes !== undefined) tensorLimits.maxB64Bytes = next.maxB64Bytes;
 }
 
+/** The --max_tensor_elements cap on one decoded input tensor (also applied to v2 inputs). */
+export function maxTensorElements(): number {
+  return tensorLimits.maxElements;
+}
+
 function allocateFor(value: JsonValue, shape: number[], dtype: DType, count: number): TensorData {
   if (count > tensorLimits.maxElements) {
     throw invalidArgument(`Input tensor has ${count} elements; the limit is ${tensorLimits.maxElements}`);
