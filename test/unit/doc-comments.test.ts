@@ -32,3 +32,9 @@ test('json-reader: parseJson carries its own doc comment, and the depth limit do
   assert.doesNotMatch(docs.get('limits') ?? '', /Parses one JSON document/);
   assert.match(docs.get('setJsonLimits') ?? '', /Caps JSON nesting/);
 });
+
+test('grpc-api: preProcess carries the classify/regress checks comment, and methodNameCheck does not', async () => {
+  const docs = await docComments('worker/grpc-api.ts');
+  assert.match(docs.get('preProcess') ?? '', /classify or regress signature checks/);
+  assert.doesNotMatch(docs.get('methodNameCheck') ?? '', /signature checks/);
+});
