@@ -11,28 +11,23 @@
  * It learns what to load from its own flags (`--model_name`, `--model_version`, `--version_path`,
  * `--model_platform`).
  */
-// First: a tensorflow worker's model thread starts importing while this process starts up.
+// First: a tensorflow worker's model thread starts importing while this process starts up (for any
+// other platform this imports only the light thread plumbing and does nothing).
 import './runtimes/tensorflow/prestart.js';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import { Code, ServingError } from '../common/errors.js';
 import { parseWorkerArgs, type WorkerFlags, type WorkerMessage } from '../common/worker-protocol.js';
-import { OnnxRuntime } from './runtimes/onnx-runtime.js';
-import { loadThreadedTensorFlowRuntime } from './runtimes/tensorflow/index.js';
 import type { Runtime } from './runtimes/runtime.js';
-import { setMethodNameCheck } from './grpc-api.js';
+import { setMethodNameCheck } from './call-context.js';
 import { createWorkerServer } from './server.js';
 import { setJsonLimits } from './codec/json-reader.js';
 import { setTensorLimits } from './codec/predict-json.js';
-import { BatchScheduler } from './batching/batch-scheduler.js';
-import {
-  BatchingConfigError,
-  defaultBatchingOptions,
-  perModelBatchingOptions,
-  type BatchingOptions,
-} from '../common/batching-parameters.js';
-import { batchingMetrics, setWorkerLabels } from './metrics.js';
-import { connectRedis, defineScripts, EndpointLease, sharedKeys } from '../common/shared-state.js';
+import type { BatchingOptions } from '../common/batching-parameters.js';
+import type { EndpointLease } from '../common/shared-state.js';
+// Lean workers: what only some workers use is imported when it is used (the platform's runtime,
+// batching, prom-client, the Redis client), so an idle ONNX worker holds no TensorFlow runtime, no
+// TF protos and no Redis client. docs/architecture.md lists what each worker imports.
 
 const flags = ((): WorkerFlags => {
   try {
@@ -51,15 +46,19 @@ function report(msg: WorkerMessage): void {
 async function loadRuntime(): Promise<Runtime> {
   const options = { intraOpThreads: flags.intra_op_threads, interOpThreads: flags.inter_op_threads };
   switch (flags.model_platform) {
-    case 'onnx':
+    case 'onnx': {
+      const { OnnxRuntime } = await import('./runtimes/onnx-runtime.js');
       return OnnxRuntime.load(flags.version_path, options);
-    case 'tensorflow':
+    }
+    case 'tensorflow': {
       // The model runs on its own thread; if that thread dies, exit so the gateway restarts us.
+      const { loadThreadedTensorFlowRuntime } = await import('./runtimes/tensorflow/threaded.js');
       return loadThreadedTensorFlowRuntime(
         flags.version_path,
         { ...options, tags: flags.saved_model_tags.split(',').filter(Boolean) },
         { logFields: { model: flags.model_name, version: flags.model_version }, onExit: () => process.exit(1) },
       );
+    }
     default:
       throw new ServingError(Code.UNIMPLEMENTED, `Model platform ${flags.model_platform} is not supported yet`);
   }
@@ -68,6 +67,8 @@ async function loadRuntime(): Promise<Runtime> {
 /** With --enable_batching, runs go through a BatchScheduler (per-model parameters when asked for). */
 async function withBatching(runtime: Runtime): Promise<Runtime> {
   if (!flags.enable_batching) return runtime;
+  const [{ BatchScheduler }, { BatchingConfigError, defaultBatchingOptions, perModelBatchingOptions }, { batchingMetrics, setWorkerLabels }] =
+    await Promise.all([import('./batching/batch-scheduler.js'), import('../common/batching-parameters.js'), import('./metrics.js')]);
   const global: BatchingOptions = (flags.batching_options as BatchingOptions | undefined) ?? defaultBatchingOptions();
   let options: BatchingOptions | undefined = global;
   if (flags.enable_per_model_batching_parameters) {
@@ -80,6 +81,7 @@ async function withBatching(runtime: Runtime): Promise<Runtime> {
     }
   }
   if (!options) return runtime;
+  setWorkerLabels(flags.model_name, String(flags.model_version));
   return new BatchScheduler(runtime, options, batchingMetrics(options.threadPoolName));
 }
 
@@ -91,9 +93,12 @@ async function main(): Promise<void> {
   setJsonLimits({ maxDepth: flags.max_json_depth });
   setTensorLimits({ maxElements: flags.max_tensor_elements, maxB64Bytes: flags.max_b64_bytes });
   const started = performance.now();
-  setWorkerLabels(flags.model_name, String(flags.model_version));
   const runtime = await withBatching(await loadRuntime());
-  const worker = createWorkerServer({ runtime, maxBodyBytes: flags.max_body_bytes });
+  const worker = createWorkerServer({
+    runtime,
+    maxBodyBytes: flags.max_body_bytes,
+    metricsLabels: { modelName: flags.model_name, modelVersion: String(flags.model_version) },
+  });
   const server = worker.server;
   if (flags.socket_path) {
     await rm(flags.socket_path, { force: true });
@@ -104,7 +109,7 @@ async function main(): Promise<void> {
   report({ type: 'ready', signatures: runtime.signatures, backends: runtime.backends, loadMillis: performance.now() - started });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : flags.port;
-  const lease = flags.redis_url && !flags.socket_path ? register(runtime, port) : undefined;
+  const lease = flags.redis_url && !flags.socket_path ? await register(runtime, port) : undefined;
 
   let stopping = false;
   const stop = () => {
@@ -124,7 +129,8 @@ async function main(): Promise<void> {
 }
 
 /** Registers this standalone worker in the shared routing state and keeps its lease. */
-function register(runtime: Runtime, port: number): EndpointLease {
+async function register(runtime: Runtime, port: number): Promise<EndpointLease> {
+  const { connectRedis, defineScripts, EndpointLease, sharedKeys } = await import('../common/shared-state.js');
   const redis = connectRedis(flags.redis_url);
   redis.on('error', () => {}); // reconnects on its own; the lease is renewed once Redis is back
   defineScripts(redis);

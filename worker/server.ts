@@ -32,11 +32,20 @@ import {
 } from '../common/worker-protocol.js';
 import { decodePredictInputs, encodePredictResponse, parsePredictBody } from './codec/predict-json.js';
 import { CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD } from './codec/tensor.js';
-import { checkDeadline, classifyExamples, regressExamples, runGrpc, type CallContext } from './grpc-api.js';
-import { encodeClassifyResponse, encodeRegressResponse, parseExamplesRequest } from './codec/classify-regress-json.js';
-import { serializeExamples } from './runtimes/tensorflow/example.js';
+import { checkDeadline, type CallContext } from './call-context.js';
 import { findSignature, type Runtime } from './runtimes/runtime.js';
-import { metricsText } from './metrics.js';
+
+// Imported on first use, so a worker only ever asked for REST predictions never loads protobufjs's
+// message code, the tf.Example proto or prom-client (lean workers: docs/architecture.md).
+const grpcApi = () => import('./grpc-api.js');
+const examplesCodec = () => import('./codec/classify-regress-json.js');
+const exampleProto = () => import('./runtimes/tensorflow/example.js');
+let metricsLabels: WorkerServerOptions['metricsLabels'];
+const metricsText = async () => {
+  const m = await import('./metrics.js');
+  if (metricsLabels) m.setWorkerLabels(metricsLabels.modelName, metricsLabels.modelVersion);
+  return m.metricsText();
+};
 
 const gunzip = promisify(zlib.gunzip);
 const textDecoder = new TextDecoder();
@@ -48,6 +57,8 @@ export interface WorkerServerOptions {
   runtime: Runtime;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes: number;
+  /** Labels of every series this worker exports (applied when the registry is first loaded). */
+  metricsLabels?: { modelName: string; modelVersion: string };
 }
 
 export interface WorkerServer {
@@ -68,6 +79,7 @@ interface Answer {
 }
 
 export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
+  metricsLabels = options.metricsLabels;
   const connections = new Set<Connection>();
   const http1 = createHttpFallback();
   let inFlight = 0;
@@ -223,7 +235,7 @@ async function serve(options: WorkerServerOptions, kind: number, flags: number, 
         body: await classifyOrRegress(runtime, body, kind === Kind.REST_CLASSIFY ? CLASSIFY_METHOD : REGRESS_METHOD, ctx),
       };
     default: {
-      const out = await runGrpc(kind, runtime, body, ctx);
+      const out = await (await grpcApi()).runGrpc(kind, runtime, body, ctx);
       return { status: 200, code: Code.OK, body: Buffer.from(out.buffer, out.byteOffset, out.byteLength) };
     }
   }
@@ -253,6 +265,8 @@ async function predict(runtime: Runtime, body: Buffer, ctx: CallContext): Promis
 
 async function classifyOrRegress(runtime: Runtime, body: Buffer, method: string, ctx: CallContext): Promise<string> {
   const classify = method === CLASSIFY_METHOD;
+  const [{ encodeClassifyResponse, encodeRegressResponse, parseExamplesRequest }, { serializeExamples }, { classifyExamples, regressExamples }] =
+    await Promise.all([examplesCodec(), exampleProto(), grpcApi()]);
   const request = parseExamplesRequest(body, classify ? 'classify' : 'regress');
   const examples = serializeExamples(request.examples, request.context);
   const signatureName = request.signatureName ?? '';
