@@ -25,6 +25,14 @@ import { WorkerChannel } from './worker-channel.js';
 
 const WORKER_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../worker/main.js');
 
+/**
+ * V8 flags of every worker (after the gateway's own execArgv). A worker's heap is small and short-lived
+ * per request, so the young generation is capped at 1 MB semi-spaces (V8's default grows them to 16 MB
+ * after traffic, memory each idle worker then keeps). The old generation is left at V8's default so big
+ * requests (a 4000×784 float tensor as JSON) still fit. Measured in bench/many-models.ts.
+ */
+export const WORKER_EXEC_ARGV: readonly string[] = ['--max-semi-space-size=1'];
+
 const HEALTH_INTERVAL_MS = 250;
 const HEALTH_TIMEOUT_MS = 500;
 const HEALTH_FAILURES = 2;
@@ -131,7 +139,7 @@ export class WorkerProcess extends EventEmitter {
             }
           : {}),
       }),
-      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' },
+      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', execArgv: [...process.execArgv, ...WORKER_EXEC_ARGV] },
     );
     this.#child = child;
     return new Promise<ReadyInfo>((resolve, reject) => {

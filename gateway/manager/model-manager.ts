@@ -10,21 +10,44 @@
  *
  * Workers that die unexpectedly are restarted with exponential backoff; while a version has no live
  * replica it leaves the routing table, so requests fail fast with 404/503 instead of hanging.
+ *
+ * With --load_on_demand a configured version starts IDLE (version-state.ts) and stays routable: its
+ * route carries a `load` hook that the request path (routing/forward.ts) awaits, so the first request
+ * and every request arriving meanwhile share one load. With --max_loaded_versions a load first makes
+ * room by evicting least recently used idle versions (eviction.ts), which go back to IDLE.
+ *
+ * Worker processes are made by `createReplica` (default: a WorkerProcess), so tests can drive the
+ * manager with fake replicas.
  */
 import { Code, codeName, ServingError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import type { SignatureDef, TensorInfo } from '../../common/signature.js';
+import type { SignatureDef } from '../../common/signature.js';
 import type { ModelConfig, ServerConfig } from '../config/model-config.js';
-import { WorkerProcess, type ReadyInfo, type WorkerOptions } from '../fleet/worker-process.js';
-import { RemoteReplica } from '../fleet/replica.js';
+import { WorkerProcess, type ReadyInfo, type WorkerOptions, type WorkerSpec } from '../fleet/worker-process.js';
+import { RemoteReplica, type Replica } from '../fleet/replica.js';
 import type { EndpointRecord } from '../../common/shared-state.js';
 import { aspiredVersions } from '../repository/version-policy.js';
 import { isVersionComplete, listVersionFolders } from '../repository/version-folders.js';
 import { RoutingTable, type ModelRoute, type VersionRoute } from '../routing/routing-table.js';
 import { resolveLabels, type LabelState } from './version-labels.js';
-import { workerRestarts } from '../metrics.js';
+import { modelEvictions, modelLoads, workerRestarts } from '../metrics.js';
+import { metadataJson } from '../rest/metadata-json.js';
+import { servableState, transition, type ServableState, type VersionState } from './version-state.js';
+import { planEviction, type EvictionCandidate } from './eviction.js';
 
-export type ServableState = 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
+export type { ServableState } from './version-state.js';
+export { metadataJson } from '../rest/metadata-json.js';
+
+/** A local replica the manager starts, supervises and stops (a WorkerProcess, or a fake in tests). */
+export interface ManagedReplica extends Replica {
+  readonly spec: WorkerSpec;
+  /** The worker's Unix socket (local workers), for the shared view. */
+  readonly socketPath?: string;
+  start(): Promise<ReadyInfo>;
+  stop(): Promise<void>;
+  /** An exit nobody asked for (the supervisor restarts it). */
+  once(event: 'exit', listener: (reason: string) => void): unknown;
+}
 
 export interface ModelVersionStatus {
   version: string;
@@ -50,6 +73,12 @@ export interface ManagerOptions {
   /** Called after every routing table swap. */
   onChange?: () => void;
   logger: Logger;
+  /** --load_on_demand: configured versions load on their first request. */
+  loadOnDemand?: boolean;
+  /** --max_loaded_versions (with loadOnDemand): versions holding workers at once; 0 = no limit. */
+  maxLoadedVersions?: number;
+  /** Makes a local replica; default: a WorkerProcess with `worker` options. */
+  createReplica?: (spec: WorkerSpec) => ManagedReplica;
 }
 
 /** A version some other process serves, from the shared (Redis) view. */
@@ -62,15 +91,25 @@ interface RemoteVersion {
 interface ServableVersion {
   readonly version: number;
   readonly path: string;
-  state: ServableState;
+  state: VersionState;
   error: ServingError | undefined;
   /** Live, ready replicas. */
-  replicas: WorkerProcess[];
+  replicas: ManagedReplica[];
   info: ReadyInfo | undefined;
   metadataJson: string;
   /** True once unloading was asked for: a version that ended this way may be loaded again. */
   unloaded: boolean;
   restartAttempts: number;
+  /** Epoch ms of the last request routed to it (or of its load): the LRU order for eviction. */
+  lastUsed: number;
+  /** Requests waiting for its on-demand load or using it after one (never evicted while > 0). */
+  waiting: number;
+  /** The on-demand load (or eviction then load) requests share, while one runs. */
+  demand: Promise<void> | undefined;
+  /** The eviction under way, if any. */
+  evicting: Promise<void> | undefined;
+  /** Times it was evicted (status says so while it is IDLE again). */
+  evictions: number;
 }
 
 interface ModelEntry {
@@ -108,8 +147,16 @@ export class ModelManager {
   /** Every endpoint in the shared view, for fleet-wide status. */
   #fleet: EndpointRecord[] = [];
 
+  readonly #createReplica: (spec: WorkerSpec) => ManagedReplica;
+
   constructor(options: ManagerOptions) {
     this.#options = options;
+    this.#createReplica = options.createReplica ?? ((spec) => new WorkerProcess(spec, options.worker));
+  }
+
+  /** --load_on_demand is on. */
+  get loadOnDemand(): boolean {
+    return this.#options.loadOnDemand === true;
   }
 
   /** The current routing snapshot. Cheap; call it per request. */
@@ -246,7 +293,7 @@ export class ModelManager {
   }
 
   /** This gateway's live local workers, per AVAILABLE version (what it registers in the shared view). */
-  localReplicas(): Array<{ model: string; version: number; worker: WorkerProcess; signatures: Record<string, SignatureDef> }> {
+  localReplicas(): Array<{ model: string; version: number; worker: ManagedReplica; signatures: Record<string, SignatureDef> }> {
     const out = [];
     for (const entry of this.#models.values()) {
       for (const sv of entry.versions.values()) {
@@ -268,7 +315,7 @@ export class ModelManager {
       for (const sv of entry.versions.values()) {
         for (const w of sv.replicas) stops.push(w.stop());
         sv.replicas = [];
-        if (sv.state !== 'END') sv.state = 'END';
+        if (sv.state !== 'END') sv.state = 'END'; // every state may end at shutdown
       }
     }
     this.#publish();
@@ -315,6 +362,7 @@ export class ModelManager {
     if (this.#options.spawnLocal === false) return;
     const firstLook = !entry.scanned;
     entry.scanned = true;
+    let added = false;
     for (const v of desired) {
       const sv = entry.versions.get(v);
       if (sv && !(sv.state === 'END' && sv.unloaded)) continue;
@@ -325,17 +373,28 @@ export class ModelManager {
         logger.debug({ model: entry.name, version: v }, 'Version folder still changing; waiting');
         continue;
       }
-      this.#startLoad(entry, v, dir);
+      if (this.#options.loadOnDemand) {
+        // Known at once, loaded on its first request.
+        entry.versions.set(v, newVersion(v, dir, 'IDLE'));
+        added = true;
+      } else {
+        this.#startLoad(entry, v, dir);
+      }
     }
+    if (added) this.#publish();
 
     const allSettled = desired.every((v) => {
       const state = entry.versions.get(v)?.state;
-      return state === 'AVAILABLE' || state === 'END';
+      return state === 'AVAILABLE' || state === 'END' || state === 'IDLE';
     });
     if (!allSettled) return;
     const unloads: Promise<void>[] = [];
     for (const sv of entry.versions.values()) {
-      if (!desiredSet.has(sv.version) && (sv.state === 'AVAILABLE' || sv.state === 'LOADING')) {
+      if (
+        !desiredSet.has(sv.version) &&
+        (sv.state === 'AVAILABLE' || sv.state === 'LOADING' || sv.state === 'IDLE' || sv.state === 'UNLOADING') &&
+        !sv.unloaded
+      ) {
         unloads.push(this.#unload(entry, sv));
       }
     }
@@ -344,39 +403,28 @@ export class ModelManager {
   }
 
   #startLoad(entry: ModelEntry, version: number, path: string): void {
-    const sv: ServableVersion = {
-      version,
-      path,
-      state: 'START',
-      error: undefined,
-      replicas: [],
-      info: undefined,
-      metadataJson: '',
-      unloaded: false,
-      restartAttempts: 0,
-    };
+    const sv = newVersion(version, path, 'START');
     entry.versions.set(version, sv);
-    const load = this.#load(entry, sv).finally(() => {
+    const load = this.#load(entry, sv, 'startup').finally(() => {
       this.#pendingLoads.delete(load);
       void this.#reconcile(entry);
     });
     this.#pendingLoads.add(load);
   }
 
-  async #load(entry: ModelEntry, sv: ServableVersion): Promise<void> {
+  async #load(entry: ModelEntry, sv: ServableVersion, reason: 'startup' | 'on_demand'): Promise<void> {
     const { logger } = this.#options;
     const config = entry.config as ModelConfig;
     await this.#acquireLoadSlot();
     try {
-      sv.state = 'LOADING';
-      logger.info({ model: entry.name, version: sv.version, path: sv.path }, 'Loading servable version');
-      const workers = Array.from(
-        { length: Math.max(1, this.#options.replicas) },
-        () =>
-          new WorkerProcess(
-            { model: entry.name, version: sv.version, platform: config.platform, versionPath: sv.path },
-            this.#options.worker,
-          ),
+      if (!(await this.#makeRoom(entry, sv))) {
+        transition(sv, 'END');
+        return;
+      }
+      modelLoads.inc({ reason });
+      logger.info({ model: entry.name, version: sv.version, path: sv.path, reason }, 'Loading servable version');
+      const workers = Array.from({ length: Math.max(1, this.#options.replicas) }, () =>
+        this.#createReplica({ model: entry.name, version: sv.version, platform: config.platform, versionPath: sv.path }),
       );
       const loadStarted = Date.now();
       // A large model can take a while: say so every few seconds, so a slow load is not a silent one.
@@ -397,7 +445,7 @@ export class ModelManager {
         );
         await Promise.allSettled(workers.map((w) => w.stop()));
         await new Promise((r) => setTimeout(r, this.#options.loadRetryIntervalMs));
-        workers.splice(0, workers.length, ...workers.map((w) => new WorkerProcess(w.spec, this.#options.worker)));
+        workers.splice(0, workers.length, ...workers.map((w) => this.#createReplica(w.spec)));
         results = await Promise.allSettled(workers.map((w) => w.start()));
       }
       const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -407,7 +455,7 @@ export class ModelManager {
         sv.error =
           err instanceof ServingError ? err : new ServingError(Code.UNKNOWN, String((err as Error)?.message ?? err));
         if (!failure) sv.error = undefined;
-        sv.state = 'END';
+        transition(sv, 'END');
         if (failure) {
           logger.error(
             { model: entry.name, version: sv.version, error: sv.error?.message },
@@ -421,7 +469,8 @@ export class ModelManager {
       sv.metadataJson = metadataJson(entry.name, sv.version, info.signatures);
       sv.replicas = workers;
       for (const w of workers) this.#supervise(entry, sv, w);
-      sv.state = 'AVAILABLE';
+      sv.lastUsed = Date.now();
+      transition(sv, 'AVAILABLE');
       logger.info(
         { model: entry.name, version: sv.version, loadMillis: Math.round(info.loadMillis), backends: info.backends },
         'Successfully loaded servable version',
@@ -434,15 +483,25 @@ export class ModelManager {
 
   async #unload(entry: ModelEntry, sv: ServableVersion): Promise<void> {
     sv.unloaded = true;
-    if (sv.state === 'LOADING') return; // #load notices `unloaded` and ends it.
-    sv.state = 'UNLOADING';
+    if (sv.state === 'LOADING' || sv.state === 'START') return; // #load notices `unloaded` and ends it.
+    if (sv.state === 'IDLE') {
+      transition(sv, 'END');
+      this.#publish();
+      return;
+    }
+    if (sv.state === 'UNLOADING') {
+      // Being evicted: it ends instead of going back to IDLE.
+      await sv.evicting;
+      return;
+    }
+    transition(sv, 'UNLOADING');
     this.#publish();
     this.#options.logger.info({ model: entry.name, version: sv.version }, 'Unloading servable version');
     const started = Date.now();
     const replicas = sv.replicas;
     sv.replicas = [];
     await Promise.allSettled(replicas.map((w) => w.stop()));
-    sv.state = 'END';
+    transition(sv, 'END');
     this.#options.logger.info(
       { model: entry.name, version: sv.version, unloadMillis: Date.now() - started },
       'Done unloading servable version',
@@ -450,7 +509,7 @@ export class ModelManager {
   }
 
   /** Restarts a replica that exits on its own, with exponential backoff. */
-  #supervise(entry: ModelEntry, sv: ServableVersion, worker: WorkerProcess): void {
+  #supervise(entry: ModelEntry, sv: ServableVersion, worker: ManagedReplica): void {
     worker.once('exit', (reason: string) => {
       const { logger } = this.#options;
       sv.replicas = sv.replicas.filter((w) => w !== worker);
@@ -464,9 +523,9 @@ export class ModelManager {
     });
   }
 
-  async #restart(entry: ModelEntry, sv: ServableVersion, dead: WorkerProcess): Promise<void> {
+  async #restart(entry: ModelEntry, sv: ServableVersion, dead: ManagedReplica): Promise<void> {
     if (this.#shuttingDown || sv.unloaded || sv.state !== 'AVAILABLE') return;
-    const worker = new WorkerProcess(dead.spec, this.#options.worker);
+    const worker = this.#createReplica(dead.spec);
     try {
       await worker.start();
     } catch (err) {
@@ -499,25 +558,44 @@ export class ModelManager {
     for (const entry of this.#models.values()) {
       if (!entry.config) continue;
       const byVersion = new Map<number, VersionRoute>();
+      const onDemand = this.#options.loadOnDemand === true;
       for (const sv of entry.versions.values()) {
         // A version whose replicas are all restarting stays routable: requests get a fast 503.
-        if (sv.state !== 'AVAILABLE') continue;
-        byVersion.set(sv.version, {
-          model: entry.name,
-          version: sv.version,
-          replicas: sv.replicas,
-          metadataJson: sv.metadataJson,
-          signatures: sv.info?.signatures ?? {},
-        });
+        if (sv.state === 'AVAILABLE') {
+          byVersion.set(sv.version, {
+            model: entry.name,
+            version: sv.version,
+            replicas: sv.replicas,
+            metadataJson: sv.metadataJson,
+            signatures: sv.info?.signatures ?? {},
+            ...(onDemand
+              ? { acquire: () => this.#acquire(entry, sv), load: (deadline: number | undefined) => this.#awaitLoad(entry, sv, deadline) }
+              : {}),
+          });
+        } else if (onDemand && !sv.unloaded && (sv.state === 'IDLE' || sv.state === 'LOADING' || sv.state === 'UNLOADING')) {
+          // Not loaded (yet, or any more): routable, and the request path waits for its load.
+          byVersion.set(sv.version, {
+            model: entry.name,
+            version: sv.version,
+            replicas: [],
+            metadataJson: sv.metadataJson,
+            signatures: sv.info?.signatures ?? {},
+            acquire: () => this.#acquire(entry, sv),
+            load: (deadline) => this.#awaitLoad(entry, sv, deadline),
+          });
+        }
       }
       for (const [version, rv] of this.#remote.get(entry.name) ?? []) {
         const local = byVersion.get(version);
+        // Served elsewhere in the fleet: no need to load it here (local replicas join once loaded).
+        const localLoaded = local !== undefined && local.replicas.length > 0;
         byVersion.set(version, {
           model: entry.name,
           version,
           replicas: local ? [...local.replicas, ...rv.replicas] : rv.replicas,
-          metadataJson: local?.metadataJson ?? rv.metadataJson,
-          signatures: local?.signatures ?? rv.signatures,
+          metadataJson: local?.metadataJson || rv.metadataJson,
+          signatures: local?.metadataJson ? local.signatures : rv.signatures,
+          ...(localLoaded && local.acquire && local.load ? { acquire: local.acquire, load: local.load } : {}),
         });
       }
       entry.labels = resolveLabels(
@@ -531,6 +609,163 @@ export class ModelManager {
     }
     this.#table = new RoutingTable(++this.#generation, models);
     this.#options.onChange?.();
+  }
+
+  /** On demand, version loaded: holds it (no eviction) for one request and gives its current route. */
+  #acquire(entry: ModelEntry, sv: ServableVersion): { route: VersionRoute; release: () => void } | undefined {
+    if (sv.state !== 'AVAILABLE') return undefined;
+    const route = this.#table.resolve(entry.name, String(sv.version));
+    sv.lastUsed = Date.now();
+    sv.waiting++;
+    let held = true;
+    return {
+      route,
+      release: () => {
+        if (held) {
+          held = false;
+          sv.waiting--;
+        }
+      },
+    };
+  }
+
+  /**
+   * On demand: resolves with the version's route once it is AVAILABLE, loading it if no load is under
+   * way (one load, shared by every request waiting for it), bounded by `deadline`. `release` ends the
+   * request's hold on the version (it cannot be evicted until then).
+   */
+  async #awaitLoad(
+    entry: ModelEntry,
+    sv: ServableVersion,
+    deadline: number | undefined,
+  ): Promise<{ route: VersionRoute; release: () => void }> {
+    sv.waiting++;
+    let held = true;
+    const release = () => {
+      if (held) {
+        held = false;
+        sv.waiting--;
+      }
+    };
+    try {
+      sv.lastUsed = Date.now();
+      if (sv.state !== 'AVAILABLE') await withDeadline(this.#demand(entry, sv), deadline, entry.name, sv.version);
+      if (sv.state !== 'AVAILABLE') {
+        throw sv.error ?? new ServingError(Code.UNAVAILABLE, `Servable ${entry.name} version ${sv.version} could not be loaded`);
+      }
+      return { route: this.#table.resolve(entry.name, String(sv.version)), release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  /** The one on-demand load of `sv` (after its eviction, if one is under way). */
+  #demand(entry: ModelEntry, sv: ServableVersion): Promise<void> {
+    sv.demand ??= (async () => {
+      try {
+        if (sv.evicting) await sv.evicting;
+        if (sv.state === 'IDLE' && !sv.unloaded && !this.#shuttingDown) {
+          sv.error = undefined;
+          const load = this.#load(entry, sv, 'on_demand');
+          this.#pendingLoads.add(load);
+          try {
+            await load;
+          } finally {
+            this.#pendingLoads.delete(load);
+            this.#publish();
+          }
+        }
+        if (sv.state !== 'AVAILABLE') {
+          throw sv.error ?? new ServingError(Code.UNAVAILABLE, `Servable ${entry.name} version ${sv.version} is not available`);
+        }
+      } finally {
+        sv.demand = undefined;
+      }
+    })();
+    return sv.demand;
+  }
+
+  /**
+   * Moves `incoming` to LOADING once it may load (false: it must not, the gateway is stopping or the
+   * version was unloaded). With --max_loaded_versions it first unloads least recently used idle
+   * versions until it fits (eviction.ts), waiting while every loaded version has requests in flight.
+   * The room check and the move to LOADING happen with no await between them, so concurrent loads
+   * never both take the last slot.
+   */
+  async #makeRoom(_incomingEntry: ModelEntry, incoming: ServableVersion): Promise<boolean> {
+    const limit = this.#options.loadOnDemand ? (this.#options.maxLoadedVersions ?? 0) : 0;
+    let waitingSince: number | undefined;
+    for (;;) {
+      if (this.#shuttingDown || incoming.unloaded) return false;
+      if (limit <= 0) {
+        transition(incoming, 'LOADING');
+        return true;
+      }
+      const byKey = new Map<string, [ModelEntry, ServableVersion]>();
+      const candidates: EvictionCandidate[] = [];
+      for (const entry of this.#models.values()) {
+        for (const sv of entry.versions.values()) {
+          if (sv === incoming) continue;
+          const key = `${entry.name}:${sv.version}`;
+          byKey.set(key, [entry, sv]);
+          let inFlight = sv.waiting;
+          for (const r of sv.replicas) inFlight += r.inFlight;
+          candidates.push({ key, state: sv.state, inFlight, lastUsed: sv.lastUsed });
+        }
+      }
+      const plan = planEviction(candidates, limit);
+      if (plan.victims.length === 0 && !plan.blocked) {
+        transition(incoming, 'LOADING');
+        return true;
+      }
+      const evictions = plan.victims.map((key) => {
+        const [entry, victim] = byKey.get(key)!;
+        this.#options.logger.info(
+          {
+            model: entry.name,
+            version: victim.version,
+            idleMs: Date.now() - victim.lastUsed,
+            for: { model: _incomingEntry.name, version: incoming.version },
+            limit,
+          },
+          'Evicting least recently used servable version',
+        );
+        modelEvictions.inc();
+        return this.#evict(entry, victim);
+      });
+      if (evictions.length > 0) {
+        await Promise.allSettled(evictions);
+        continue;
+      }
+      if (waitingSince === undefined) {
+        waitingSince = Date.now();
+        this.#options.logger.warn(
+          { model: _incomingEntry.name, version: incoming.version, limit },
+          'Every loaded servable version has requests in flight; waiting to make room',
+        );
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** Unloads an idle AVAILABLE version to make room; it goes back to IDLE (or END if no longer configured). */
+  #evict(entry: ModelEntry, sv: ServableVersion): Promise<void> {
+    transition(sv, 'UNLOADING');
+    sv.evicting = (async () => {
+      this.#publish();
+      const replicas = sv.replicas;
+      sv.replicas = [];
+      await Promise.allSettled(replicas.map((w) => w.stop()));
+      sv.evictions++;
+      sv.restartAttempts = 0;
+      if (sv.state === 'UNLOADING') transition(sv, sv.unloaded || this.#shuttingDown ? 'END' : 'IDLE');
+      this.#options.logger.info({ model: entry.name, version: sv.version }, 'Evicted servable version');
+      this.#publish();
+    })().finally(() => {
+      sv.evicting = undefined;
+    });
+    return sv.evicting;
   }
 
   async #acquireLoadSlot(): Promise<void> {
@@ -554,7 +789,54 @@ function isTransient(err: unknown): boolean {
   return err.code === Code.UNKNOWN || err.code === Code.DEADLINE_EXCEEDED || err.code === Code.UNAVAILABLE;
 }
 
+function newVersion(version: number, path: string, state: 'START' | 'IDLE'): ServableVersion {
+  return {
+    version,
+    path,
+    state,
+    error: undefined,
+    replicas: [],
+    info: undefined,
+    metadataJson: '',
+    unloaded: false,
+    restartAttempts: 0,
+    lastUsed: 0,
+    waiting: 0,
+    demand: undefined,
+    evicting: undefined,
+    evictions: 0,
+  };
+}
+
+/** Waits for `p` until `deadline` (epoch ms; undefined or 0 = no bound). */
+async function withDeadline(p: Promise<void>, deadline: number | undefined, model: string, version: number): Promise<void> {
+  if (!deadline) return p;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new ServingError(Code.DEADLINE_EXCEEDED, `Deadline exceeded while loading servable ${model} version ${version}`)),
+      Math.max(0, deadline - Date.now()),
+    );
+  });
+  try {
+    await Promise.race([p, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** What status says of a version that waits for a request (TF's START with a plain message). */
+const IDLE_MESSAGE = 'Not loaded: loads on its first request (--load_on_demand)';
+const EVICTED_MESSAGE = 'Unloaded to stay within --max_loaded_versions: loads again on its next request';
+
 function statusOf(sv: ServableVersion): ModelVersionStatus {
+  if (sv.state === 'IDLE') {
+    return {
+      version: String(sv.version),
+      state: servableState(sv.state),
+      status: { error_code: 'OK', error_message: sv.evictions > 0 ? EVICTED_MESSAGE : IDLE_MESSAGE },
+    };
+  }
   if (sv.state === 'AVAILABLE' && sv.replicas.length === 0) {
     // Every replica died and is being restarted: not available, but not ended either.
     return {
@@ -566,34 +848,7 @@ function statusOf(sv: ServableVersion): ModelVersionStatus {
   const err = sv.error;
   return {
     version: String(sv.version),
-    state: sv.state,
+    state: servableState(sv.state),
     status: { error_code: err ? codeName(err.code) : 'OK', error_message: err ? err.message : '' },
   };
-}
-
-function tensorInfoJson(info: TensorInfo): object {
-  return {
-    dtype: info.dtype,
-    tensor_shape:
-      info.shape === null
-        ? { dim: [], unknown_rank: true }
-        : { dim: info.shape.map((d) => ({ size: String(d), name: '' })), unknown_rank: false },
-    name: info.name,
-  };
-}
-
-/**
- * The body of `GET /v1/models/<name>[/versions/<v>]/metadata`, laid out as TF Serving concatenates it:
- * the ModelSpec, then the SignatureDefMap nested under `metadata.signature_def.signature_def`.
- */
-export function metadataJson(model: string, version: number, signatures: Record<string, SignatureDef>): string {
-  const sigs: Record<string, object> = {};
-  for (const [name, sig] of Object.entries(signatures)) {
-    const map = (side: Record<string, TensorInfo>) =>
-      Object.fromEntries(Object.entries(side).map(([alias, info]) => [alias, tensorInfoJson(info)]));
-    sigs[name] = { inputs: map(sig.inputs), outputs: map(sig.outputs), method_name: sig.methodName, defaults: {} };
-  }
-  const spec = JSON.stringify({ name: model, signature_name: '', version: String(version) }, null, 1);
-  const defs = JSON.stringify({ signature_def: sigs }, null, 1);
-  return `{\n"model_spec":${spec},\n"metadata": {"signature_def": ${defs}}\n}\n`;
 }
