@@ -255,6 +255,21 @@ export type WorkerMessage =
     }
   | { type: 'failed'; code: number; message: string };
 
+/**
+ * IPC message from the gateway to a forked worker: unload the model you serve and serve this one
+ * instead, on a new socket (--max_loaded_versions reuses an evicted ONNX worker's process, which skips
+ * a process start). Sent only when the worker has nothing in flight; it answers `ready` or `failed`
+ * as after a start. Connections to the old socket are closed, so nothing meant for the old model
+ * reaches the new one.
+ */
+export interface AssignMessage {
+  type: 'assign';
+  model_name: string;
+  model_version: number;
+  version_path: string;
+  socket_path: string;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The worker's flags: one table, read by the worker's parser and written by the gateway's spawner.
 

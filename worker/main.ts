@@ -17,7 +17,7 @@ import './runtimes/tensorflow/prestart.js';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import { Code, ServingError } from '../common/errors.js';
-import { parseWorkerArgs, type WorkerFlags, type WorkerMessage } from '../common/worker-protocol.js';
+import { parseWorkerArgs, type AssignMessage, type WorkerFlags, type WorkerMessage } from '../common/worker-protocol.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { setMethodNameCheck } from './call-context.js';
 import { createWorkerServer } from './server.js';
@@ -29,7 +29,7 @@ import type { EndpointLease } from '../common/shared-state.js';
 // batching, prom-client, the Redis client), so an idle ONNX worker holds no TensorFlow runtime, no
 // TF protos and no Redis client. docs/architecture.md lists what each worker imports.
 
-const flags = ((): WorkerFlags => {
+let flags = ((): WorkerFlags => {
   try {
     return parseWorkerArgs(process.argv.slice(2), process.env);
   } catch (err) {
@@ -92,6 +92,47 @@ async function main(): Promise<void> {
   setMethodNameCheck(flags.enable_signature_method_name_check);
   setJsonLimits({ maxDepth: flags.max_json_depth });
   setTensorLimits({ maxElements: flags.max_tensor_elements, maxB64Bytes: flags.max_b64_bytes });
+  let serving = await serve();
+  const port = serving.port;
+  const lease = flags.redis_url && !flags.socket_path ? await register(serving.runtime, port) : undefined;
+
+  let stopping = false;
+  // Reuse by the gateway (AssignMessage): stop serving this model, serve another on a new socket.
+  let assigning: Promise<void> = Promise.resolve();
+  process.on('message', (msg: AssignMessage) => {
+    if (msg?.type !== 'assign' || !flags.socket_path) return;
+    assigning = assigning.then(async () => {
+      if (stopping) return;
+      const previous = serving;
+      await previous.worker.drain(flags.drain_timeout_ms);
+      await previous.runtime.close();
+      await rm(flags.socket_path, { force: true });
+      flags = { ...flags, model_name: msg.model_name, model_version: msg.model_version, version_path: msg.version_path, socket_path: msg.socket_path };
+      try {
+        serving = await serve();
+      } catch (err) {
+        fail(err);
+      }
+    });
+  });
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    // Leave routing first, then drain what is already on its way.
+    void lease?.stop();
+    // Requests still running past the deadline are cut so a stuck one cannot keep the worker alive.
+    void assigning
+      .then(() => serving.worker.drain(flags.drain_timeout_ms))
+      .then(() => serving.runtime.close())
+      .finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('disconnect', stop);
+}
+
+/** Loads the model the flags name, listens, and reports ready. */
+async function serve(): Promise<{ runtime: Runtime; worker: ReturnType<typeof createWorkerServer>; port: number }> {
   const started = performance.now();
   const runtime = await withBatching(await loadRuntime());
   const worker = createWorkerServer({
@@ -109,23 +150,7 @@ async function main(): Promise<void> {
   report({ type: 'ready', signatures: runtime.signatures, backends: runtime.backends, loadMillis: performance.now() - started });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : flags.port;
-  const lease = flags.redis_url && !flags.socket_path ? await register(runtime, port) : undefined;
-
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    // Leave routing first, then drain what is already on its way.
-    void lease?.stop();
-    // Requests still running past the deadline are cut so a stuck one cannot keep the worker alive.
-    void worker
-      .drain(flags.drain_timeout_ms)
-      .then(() => runtime.close())
-      .finally(() => process.exit(0));
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  process.on('disconnect', stop);
+  return { runtime, worker, port };
 }
 
 /** Registers this standalone worker in the shared routing state and keeps its lease. */
@@ -154,10 +179,12 @@ async function register(runtime: Runtime, port: number): Promise<EndpointLease> 
   return lease;
 }
 
-main().catch((err: unknown) => {
+main().catch(fail);
+
+function fail(err: unknown): void {
   const code = err instanceof ServingError ? err.code : Code.UNKNOWN;
   const message = err instanceof Error ? err.message : String(err);
   report({ type: 'failed', code, message });
   // Give the IPC message time to flush before exiting.
   setTimeout(() => process.exit(1), 50);
-});
+}

@@ -47,6 +47,8 @@ export interface ManagedReplica extends Replica {
   stop(): Promise<void>;
   /** An exit nobody asked for (the supervisor restarts it). */
   once(event: 'exit', listener: (reason: string) => void): unknown;
+  /** Hands the running process over to another version (ONNX workers); `start()` on the result loads it. */
+  reassign?(spec: WorkerSpec): ManagedReplica;
 }
 
 export interface ModelVersionStatus {
@@ -417,14 +419,16 @@ export class ModelManager {
     const config = entry.config as ModelConfig;
     await this.#acquireLoadSlot();
     try {
-      if (!(await this.#makeRoom(entry, sv))) {
+      const room = await this.#makeRoom(entry, sv);
+      if (!room.ok) {
         transition(sv, 'END');
         return;
       }
       modelLoads.inc({ reason });
       logger.info({ model: entry.name, version: sv.version, path: sv.path, reason }, 'Loading servable version');
-      const workers = Array.from({ length: Math.max(1, this.#options.replicas) }, () =>
-        this.#createReplica({ model: entry.name, version: sv.version, platform: config.platform, versionPath: sv.path }),
+      const spec: WorkerSpec = { model: entry.name, version: sv.version, platform: config.platform, versionPath: sv.path };
+      const workers = Array.from({ length: Math.max(1, this.#options.replicas) }, (_, i) =>
+        i === 0 && room.reuse?.reassign ? room.reuse.reassign(spec) : this.#createReplica(spec),
       );
       const loadStarted = Date.now();
       // A large model can take a while: say so every few seconds, so a slow load is not a silent one.
@@ -693,14 +697,17 @@ export class ModelManager {
    * The room check and the move to LOADING happen with no await between them, so concurrent loads
    * never both take the last slot.
    */
-  async #makeRoom(_incomingEntry: ModelEntry, incoming: ServableVersion): Promise<boolean> {
+  async #makeRoom(
+    _incomingEntry: ModelEntry,
+    incoming: ServableVersion,
+  ): Promise<{ ok: boolean; reuse?: ManagedReplica | undefined }> {
     const limit = this.#options.loadOnDemand ? (this.#options.maxLoadedVersions ?? 0) : 0;
     let waitingSince: number | undefined;
     for (;;) {
-      if (this.#shuttingDown || incoming.unloaded) return false;
+      if (this.#shuttingDown || incoming.unloaded) return { ok: false };
       if (limit <= 0) {
         transition(incoming, 'LOADING');
-        return true;
+        return { ok: true };
       }
       const byKey = new Map<string, [ModelEntry, ServableVersion]>();
       const candidates: EvictionCandidate[] = [];
@@ -717,7 +724,28 @@ export class ModelManager {
       const plan = planEviction(candidates, limit);
       if (plan.victims.length === 0 && !plan.blocked) {
         transition(incoming, 'LOADING');
-        return true;
+        return { ok: true };
+      }
+      if (plan.victims.length === 1 && !plan.blocked) {
+        // One victim, an ONNX worker like the incoming one: hand its process over instead of
+        // stopping it and starting another (no await, so the slot passes straight to `incoming`).
+        const [entry, victim] = byKey.get(plan.victims[0]!)!;
+        const reuse = this.#reusable(_incomingEntry, entry, victim);
+        if (reuse) {
+          this.#options.logger.info(
+            { model: entry.name, version: victim.version, idleMs: Date.now() - victim.lastUsed, for: { model: _incomingEntry.name, version: incoming.version }, limit, reuse: true },
+            'Evicting least recently used servable version',
+          );
+          modelEvictions.inc();
+          transition(victim, 'UNLOADING');
+          victim.replicas = [];
+          victim.evictions++;
+          victim.restartAttempts = 0;
+          transition(victim, victim.unloaded ? 'END' : 'IDLE');
+          transition(incoming, 'LOADING');
+          this.#publish();
+          return { ok: true, reuse };
+        }
       }
       const evictions = plan.victims.map((key) => {
         const [entry, victim] = byKey.get(key)!;
@@ -747,6 +775,14 @@ export class ModelManager {
       }
       await new Promise((r) => setTimeout(r, 10));
     }
+  }
+
+  /** The victim's one worker, if it may be handed over to the incoming version (both ONNX, one replica each). */
+  #reusable(incomingEntry: ModelEntry, victimEntry: ModelEntry, victim: ServableVersion): ManagedReplica | undefined {
+    if (Math.max(1, this.#options.replicas) !== 1 || victim.replicas.length !== 1) return undefined;
+    if (incomingEntry.config?.platform !== 'onnx' || victimEntry.config?.platform !== 'onnx') return undefined;
+    const replica = victim.replicas[0]!;
+    return replica.reassign ? replica : undefined;
   }
 
   /** Unloads an idle AVAILABLE version to make room; it goes back to IDLE (or END if no longer configured). */

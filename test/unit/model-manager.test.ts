@@ -67,6 +67,12 @@ class FakeReplica extends EventEmitter implements ManagedReplica {
   async stop(): Promise<void> {
     this.stopped = true;
   }
+
+  /** Set on replicas that may be handed over (ONNX workers): the harness's `reuse` flag. */
+  handedOver = false;
+  reuseFrom: FakeReplica | undefined;
+  reassignable = false;
+  readonly onReassign?: (next: FakeReplica) => void;
 }
 
 /** A manager over fake replicas; `behaviour(model)` decides how each model's replicas act. */
@@ -75,7 +81,7 @@ class Harness {
   readonly manager: ModelManager;
   behaviours = new Map<string, Behaviour>();
 
-  constructor(flags: { loadOnDemand?: boolean; maxLoadedVersions?: number } = {}) {
+  constructor(flags: { loadOnDemand?: boolean; maxLoadedVersions?: number } = {}, reuse = false) {
     this.manager = new ModelManager({
       logger: silent,
       replicas: 1,
@@ -85,12 +91,22 @@ class Harness {
       allowUnavailableLabels: false,
       worker: { loadTimeoutMs: 1000, drainTimeoutMs: 1000, intraOpThreads: 1, connections: 1, savedModelTags: 'serve', methodNameCheck: false },
       ...flags,
-      createReplica: (spec) => {
-        const r = new FakeReplica(spec, this.behaviours.get(spec.model) ?? {});
-        this.started.push(r);
-        return r;
-      },
+      createReplica: (spec) => this.#make(spec, undefined, reuse),
     });
+  }
+
+  #make(spec: WorkerSpec, from: FakeReplica | undefined, reuse: boolean): FakeReplica {
+    const r = new FakeReplica(spec, this.behaviours.get(spec.model) ?? {});
+    r.reuseFrom = from;
+    if (reuse) {
+      (r as ManagedReplica).reassign = (next: WorkerSpec) => {
+        r.handedOver = true;
+        r.stopped = true; // no longer serves its own model
+        return this.#make(next, r, reuse);
+      };
+    }
+    this.started.push(r);
+    return r;
   }
 
   startsOf(model: string, version?: number): FakeReplica[] {
@@ -124,8 +140,8 @@ const config = async (file: string, text?: string) => {
 };
 
 const harnesses: Harness[] = [];
-function harness(flags?: { loadOnDemand?: boolean; maxLoadedVersions?: number }): Harness {
-  const h = new Harness(flags);
+function harness(flags?: { loadOnDemand?: boolean; maxLoadedVersions?: number }, reuse = false): Harness {
+  const h = new Harness(flags, reuse);
   harnesses.push(h);
   return h;
 }
@@ -252,6 +268,23 @@ describe('model manager, --max_loaded_versions', () => {
     const answer = await forwardToWorker(stale, { kind: 1, body: Buffer.from('{}') });
     assert.equal(answer.body.toString(), 'a:1:2');
     assert.equal(h.startsOf('a').length, 2);
+  });
+
+  it('hands an evicted worker over to the incoming version when it can (one eviction, worker reusable)', async () => {
+    const file = await repo({ a: { versions: [1] }, b: { versions: [1] }, c: { versions: [1] } });
+    const h = harness({ loadOnDemand: true, maxLoadedVersions: 2 }, true);
+    await h.manager.applyConfig(await config(file));
+    assert.equal(await h.predict('a'), 'a:1:2');
+    assert.equal(await h.predict('b'), 'b:1:2');
+    assert.equal(await h.predict('c'), 'c:1:2'); // a is evicted; its worker now serves c
+    const [a] = h.startsOf('a');
+    const [c] = h.startsOf('c');
+    assert.equal(a!.handedOver, true);
+    assert.equal(c!.reuseFrom, a);
+    assert.equal(h.manager.status('a')[0]!.state, 'START');
+    assert.equal(h.started.filter((r) => !r.stopped).length, 2);
+    assert.equal(await h.predict('a'), 'a:1:2'); // and back: b's worker serves a
+    assert.equal(h.startsOf('a')[1]!.reuseFrom, h.startsOf('b')[0]);
   });
 
   it('when every loaded version is busy, a load waits for one to finish instead of evicting it', async () => {
