@@ -305,6 +305,11 @@ export const WORKER_FLAGS = {
   enable_batching: { kind: 'bool', default: 'false', help: 'batch requests (TF Serving batching)' },
   batching_options: { kind: 'json', default: '', help: "the gateway's resolved batching parameters, as JSON" },
   enable_per_model_batching_parameters: { kind: 'bool', default: 'false', help: 'read batching_params.pbtxt in the version folder' },
+  standby: {
+    kind: 'bool',
+    default: 'false',
+    help: 'start with no model: import the onnx runtime, report ready, and wait for an assign message (--load_on_demand standby workers)',
+  },
 } as const satisfies Record<string, FlagSpec>;
 
 type WorkerFlagName = keyof typeof WORKER_FLAGS;

@@ -164,6 +164,11 @@ export const FLAG_SPECS = {
     default: '0',
     help: 'extension: with --load_on_demand, versions loaded at once in this gateway; beyond it the least recently used idle one is unloaded; 0 = no limit',
   },
+  standby_workers: {
+    kind: 'int',
+    default: '2',
+    help: 'extension: with --load_on_demand, ONNX worker processes kept started with no model, so a first request skips the process start',
+  },
   help: { kind: 'bool', default: 'false', help: 'print this help' },
 } satisfies Record<string, FlagSpec>;
 

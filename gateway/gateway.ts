@@ -114,6 +114,7 @@ export async function startGateway(flags: Flags, log: Logger = rootLogger): Prom
     spawnLocal: flags.spawn_local_workers,
     loadOnDemand: flags.load_on_demand,
     maxLoadedVersions: flags.max_loaded_versions,
+    standbyWorkers: flags.standby_workers,
     remoteConnections: flags.worker_connections,
     // With shared state, this gateway's workers are registered so every gateway sees the fleet.
     onChange: () => shared?.syncEndpoints(localEndpoints()),

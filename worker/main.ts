@@ -86,28 +86,45 @@ async function withBatching(runtime: Runtime): Promise<Runtime> {
 }
 
 async function main(): Promise<void> {
-  if (!flags.version_path || (!flags.socket_path && flags.port < 0)) {
+  if (!flags.standby && (!flags.version_path || (!flags.socket_path && flags.port < 0))) {
     throw new ServingError(Code.INVALID_ARGUMENT, 'worker needs --version_path and --socket_path or --port');
   }
   setMethodNameCheck(flags.enable_signature_method_name_check);
   setJsonLimits({ maxDepth: flags.max_json_depth });
   setTensorLimits({ maxElements: flags.max_tensor_elements, maxB64Bytes: flags.max_b64_bytes });
-  let serving = await serve();
-  const port = serving.port;
-  const lease = flags.redis_url && !flags.socket_path ? await register(serving.runtime, port) : undefined;
+  let serving: Awaited<ReturnType<typeof serve>> | undefined;
+  if (flags.standby) {
+    // A standby worker: the runtime's imports done, no model yet; the gateway assigns one.
+    const started = performance.now();
+    await import('./runtimes/onnx-runtime.js');
+    report({ type: 'ready', signatures: {}, backends: {}, loadMillis: performance.now() - started });
+  } else {
+    serving = await serve();
+  }
+  const lease = flags.redis_url && !flags.socket_path && serving ? await register(serving.runtime, serving.port) : undefined;
 
   let stopping = false;
   // Reuse by the gateway (AssignMessage): stop serving this model, serve another on a new socket.
   let assigning: Promise<void> = Promise.resolve();
   process.on('message', (msg: AssignMessage) => {
-    if (msg?.type !== 'assign' || !flags.socket_path) return;
+    if (msg?.type !== 'assign' || (!flags.socket_path && !flags.standby)) return;
     assigning = assigning.then(async () => {
       if (stopping) return;
       const previous = serving;
-      await previous.worker.drain(flags.drain_timeout_ms);
-      await previous.runtime.close();
-      await rm(flags.socket_path, { force: true });
-      flags = { ...flags, model_name: msg.model_name, model_version: msg.model_version, version_path: msg.version_path, socket_path: msg.socket_path };
+      if (previous) {
+        await previous.worker.drain(flags.drain_timeout_ms);
+        await previous.runtime.close();
+        await rm(flags.socket_path, { force: true });
+      }
+      flags = {
+        ...flags,
+        standby: false,
+        model_platform: 'onnx',
+        model_name: msg.model_name,
+        model_version: msg.model_version,
+        version_path: msg.version_path,
+        socket_path: msg.socket_path,
+      };
       try {
         serving = await serve();
       } catch (err) {
@@ -122,8 +139,8 @@ async function main(): Promise<void> {
     void lease?.stop();
     // Requests still running past the deadline are cut so a stuck one cannot keep the worker alive.
     void assigning
-      .then(() => serving.worker.drain(flags.drain_timeout_ms))
-      .then(() => serving.runtime.close())
+      .then(() => serving?.worker.drain(flags.drain_timeout_ms))
+      .then(() => serving?.runtime.close())
       .finally(() => process.exit(0));
   };
   process.on('SIGTERM', stop);

@@ -56,6 +56,8 @@ export interface WorkerSpec {
   version: number;
   platform: Platform;
   versionPath: string;
+  /** A standby worker (--load_on_demand): no model yet; `reassign` gives it one. */
+  standby?: boolean;
 }
 
 export interface WorkerOptions {
@@ -134,6 +136,7 @@ export class WorkerProcess extends EventEmitter {
         model_platform: spec.platform,
         version_path: spec.versionPath,
         socket_path: this.socketPath,
+        ...(spec.standby ? { standby: true } : {}),
         intra_op_threads: o.intraOpThreads,
         drain_timeout_ms: o.drainTimeoutMs,
         saved_model_tags: o.savedModelTags,
@@ -208,6 +211,11 @@ export class WorkerProcess extends EventEmitter {
       };
       child.on('message', (msg: WorkerMessage) => {
         if (msg.type === 'ready') {
+          if (this.spec.standby) {
+            // Nothing to reach yet: no channel and no health checks until a model is assigned.
+            settle({ signatures: msg.signatures, backends: msg.backends, loadMillis: msg.loadMillis });
+            return;
+          }
           this.#channel = new WorkerChannel({ path: this.socketPath }, this.#options.connections);
           settle({ signatures: msg.signatures, backends: msg.backends, loadMillis: msg.loadMillis });
           this.#startHealthChecks();

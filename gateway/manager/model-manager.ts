@@ -32,7 +32,7 @@ import { RoutingTable, type ModelRoute, type VersionRoute } from '../routing/rou
 import { resolveLabels, type LabelState } from './version-labels.js';
 import { modelEvictions, modelLoads, workerRestarts } from '../metrics.js';
 import { metadataJson } from '../rest/metadata-json.js';
-import { servableState, transition, type ServableState, type VersionState } from './version-state.js';
+import { holdsWorkers, servableState, transition, type ServableState, type VersionState } from './version-state.js';
 import { planEviction, type EvictionCandidate } from './eviction.js';
 
 export type { ServableState } from './version-state.js';
@@ -79,6 +79,11 @@ export interface ManagerOptions {
   loadOnDemand?: boolean;
   /** --max_loaded_versions (with loadOnDemand): versions holding workers at once; 0 = no limit. */
   maxLoadedVersions?: number;
+  /**
+   * --standby_workers (with loadOnDemand): ONNX worker processes kept started with no model, so an
+   * on-demand load that cannot reuse an evicted worker skips the process start.
+   */
+  standbyWorkers?: number;
   /** Makes a local replica; default: a WorkerProcess with `worker` options. */
   createReplica?: (spec: WorkerSpec) => ManagedReplica;
 }
@@ -148,6 +153,9 @@ export class ModelManager {
   #remoteById = new Map<string, RemoteReplica>();
   /** Every endpoint in the shared view, for fleet-wide status. */
   #fleet: EndpointRecord[] = [];
+  /** Started standby workers (no model), and how many are starting. */
+  #standby: ManagedReplica[] = [];
+  #standbyStarting = 0;
 
   readonly #createReplica: (spec: WorkerSpec) => ManagedReplica;
 
@@ -192,6 +200,7 @@ export class ModelManager {
       if (!wanted.has(entry.name)) entry.config = undefined;
     }
     this.#publish();
+    this.#fillStandby();
     const reconciles = Promise.all([...this.#models.values()].map((e) => this.#reconcile(e)));
     if (!wait) return;
     await reconciles;
@@ -312,7 +321,7 @@ export class ModelManager {
   async shutdown(): Promise<void> {
     this.#shuttingDown = true;
     await this.settled();
-    const stops: Promise<void>[] = [];
+    const stops: Promise<void>[] = this.#standby.splice(0).map((w) => w.stop());
     for (const entry of this.#models.values()) {
       for (const sv of entry.versions.values()) {
         for (const w of sv.replicas) stops.push(w.stop());
@@ -427,8 +436,9 @@ export class ModelManager {
       modelLoads.inc({ reason });
       logger.info({ model: entry.name, version: sv.version, path: sv.path, reason }, 'Loading servable version');
       const spec: WorkerSpec = { model: entry.name, version: sv.version, platform: config.platform, versionPath: sv.path };
+      const reuse = room.reuse ?? (config.platform === 'onnx' ? this.#takeStandby() : undefined);
       const workers = Array.from({ length: Math.max(1, this.#options.replicas) }, (_, i) =>
-        i === 0 && room.reuse?.reassign ? room.reuse.reassign(spec) : this.#createReplica(spec),
+        i === 0 && reuse?.reassign ? reuse.reassign(spec) : this.#createReplica(spec),
       );
       const loadStarted = Date.now();
       // A large model can take a while: say so every few seconds, so a slow load is not a silent one.
@@ -774,6 +784,50 @@ export class ModelManager {
         );
       }
       await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** A started standby worker, if any (and starts another in its place when there is room). */
+  #takeStandby(): ManagedReplica | undefined {
+    const worker = this.#standby.shift();
+    this.#fillStandby();
+    return worker;
+  }
+
+  /**
+   * Keeps --standby_workers ONNX processes started with no model, while the processes this gateway
+   * holds (loaded versions + standbys) stay within --max_loaded_versions + --standby_workers.
+   */
+  #fillStandby(): void {
+    const want = this.#options.loadOnDemand ? (this.#options.standbyWorkers ?? 0) : 0;
+    if (want <= 0 || this.#shuttingDown || this.#options.spawnLocal === false) return;
+    if (![...this.#models.values()].some((e) => e.config?.platform === 'onnx')) return;
+    const limit = this.#options.maxLoadedVersions ?? 0;
+    let held = 0;
+    for (const entry of this.#models.values()) for (const sv of entry.versions.values()) if (holdsWorkers(sv.state)) held++;
+    while (
+      this.#standby.length + this.#standbyStarting < want &&
+      (limit <= 0 || held + this.#standby.length + this.#standbyStarting < limit + want)
+    ) {
+      this.#standbyStarting++;
+      const worker = this.#createReplica({ model: '', version: 0, platform: 'onnx', versionPath: '', standby: true });
+      worker.start().then(
+        () => {
+          this.#standbyStarting--;
+          if (this.#shuttingDown) {
+            void worker.stop();
+            return;
+          }
+          this.#standby.push(worker);
+          worker.once('exit', () => {
+            this.#standby = this.#standby.filter((w) => w !== worker);
+          });
+        },
+        (err: unknown) => {
+          this.#standbyStarting--;
+          this.#options.logger.warn({ err: (err as Error).message }, 'Standby worker failed to start');
+        },
+      );
     }
   }
 

@@ -27,7 +27,7 @@ async function until(what: string, check: () => boolean, timeoutMs = 20_000): Pr
   throw new Error(`timed out waiting for ${what}`);
 }
 
-describe('--load_on_demand --max_loaded_versions=2 (real workers)', () => {
+describe('--load_on_demand --max_loaded_versions=2 --standby_workers=0 (real workers)', () => {
   let gw: Gateway;
   let base: string;
   const workers = () => workerProcesses(process.pid);
@@ -56,7 +56,7 @@ describe('--load_on_demand --max_loaded_versions=2 (real workers)', () => {
 `,
     );
     gw = await startGateway(
-      await testFlags([`--model_config_file=${configFile}`, '--load_on_demand', '--max_loaded_versions=2', '--file_system_poll_wait_seconds=0']),
+      await testFlags([`--model_config_file=${configFile}`, '--load_on_demand', '--max_loaded_versions=2', '--standby_workers=0', '--file_system_poll_wait_seconds=0']),
       silent,
     );
     base = `http://127.0.0.1:${gw.restPort}`;
@@ -146,5 +146,46 @@ describe('--load_on_demand --max_loaded_versions=2 (real workers)', () => {
     const text = await registry.metrics();
     assert.match(text, /modelgate_model_loads_total\{reason="on_demand"\} [1-9]/);
     assert.match(text, /modelgate_model_evictions_total [1-9]/);
+  });
+});
+
+describe('--load_on_demand with a standby worker (real workers)', () => {
+  let gw: Gateway;
+  let base: string;
+  const workers = () => workerProcesses(process.pid);
+
+  before(async () => {
+    const dir = await tempDir();
+    for (const m of ['a', 'b']) await writeModel(dir, m, '1', makeHalfPlusTwo());
+    const configFile = path.join(dir, 'models.config');
+    await writeFile(
+      configFile,
+      `model_config_list {
+  config { name: "a" base_path: "a" model_platform: "onnx" }
+  config { name: "b" base_path: "b" model_platform: "onnx" }
+}
+`,
+    );
+    gw = await startGateway(
+      await testFlags([`--model_config_file=${configFile}`, '--load_on_demand', '--standby_workers=1', '--file_system_poll_wait_seconds=0']),
+      silent,
+    );
+    base = `http://127.0.0.1:${gw.restPort}`;
+  });
+  after(async () => {
+    await gw?.close();
+  });
+
+  it('a first request takes the standby process, and another standby starts in its place', async () => {
+    await until('one standby worker', () => workers().length === 1);
+    const [standby] = workers();
+    for (const m of ['a', 'b']) {
+      const res = await request(`${base}/v1/models/${m}:predict`, { method: 'POST', body: JSON.stringify({ instances: [1, 2] }) });
+      assert.equal(res.statusCode, 200);
+      assert.deepEqual(await res.body.json(), { predictions: [2.5, 3] });
+    }
+    // a took the first standby; b the replacement started meanwhile (or a fresh process); one more stands by.
+    await until('two loaded and one standby', () => workers().length === 3);
+    assert.ok(workers().some((w) => w.pid === standby!.pid), 'the standby process serves a model now');
   });
 });
