@@ -259,6 +259,7 @@ async function floor(n: number): Promise<string> {
 async function main(): Promise<void> {
   const lines = await onDemand();
   console.log(lines.join('\n'));
+  if (EAGER_MODELS <= 0) return;
   const rows = [await eager('this build', undefined)];
   if (beforeDist) rows.push(await eager(`before (${path.basename(path.dirname(path.resolve(beforeDist)))})`, path.join(path.resolve(beforeDist), 'gateway/main.js')));
   rows.push(await floor(EAGER_MODELS));

@@ -96,7 +96,8 @@ async function main(): Promise<void> {
   if (flags.standby) {
     // A standby worker: the runtime's imports done, no model yet; the gateway assigns one.
     const started = performance.now();
-    await import('./runtimes/onnx-runtime.js');
+    const { prewarmOnnx } = await import('./runtimes/onnx-runtime.js');
+    await prewarmOnnx({ intraOpThreads: flags.intra_op_threads, interOpThreads: flags.inter_op_threads });
     report({ type: 'ready', signatures: {}, backends: {}, loadMillis: performance.now() - started });
   } else {
     serving = await serve();

@@ -426,7 +426,16 @@ export class ModelManager {
   async #load(entry: ModelEntry, sv: ServableVersion, reason: 'startup' | 'on_demand'): Promise<void> {
     const { logger } = this.#options;
     const config = entry.config as ModelConfig;
-    await this.#acquireLoadSlot();
+    const queued = Date.now();
+    // A load slot (--num_load_threads) bounds process starts. Eager loads take one first, as always;
+    // on-demand loads only when they start a process (reusing an evicted or standby worker is cheap,
+    // and must not queue behind slow starts).
+    const onDemand = reason === 'on_demand';
+    let slot = false;
+    if (!onDemand) {
+      await this.#acquireLoadSlot();
+      slot = true;
+    }
     try {
       const room = await this.#makeRoom(entry, sv);
       if (!room.ok) {
@@ -434,9 +443,15 @@ export class ModelManager {
         return;
       }
       modelLoads.inc({ reason });
-      logger.info({ model: entry.name, version: sv.version, path: sv.path, reason }, 'Loading servable version');
       const spec: WorkerSpec = { model: entry.name, version: sv.version, platform: config.platform, versionPath: sv.path };
-      const reuse = room.reuse ?? (config.platform === 'onnx' ? this.#takeStandby() : undefined);
+      const standby = room.reuse ? undefined : reason === 'on_demand' && config.platform === 'onnx' ? this.#takeStandby() : undefined;
+      const reuse = room.reuse ?? standby;
+      const worker = room.reuse ? 'evicted' : standby ? 'standby' : 'new';
+      if (!slot && (!reuse || Math.max(1, this.#options.replicas) > 1)) {
+        await this.#acquireLoadSlot();
+        slot = true;
+      }
+      logger.info({ model: entry.name, version: sv.version, path: sv.path, reason, worker, waitedMs: Date.now() - queued }, 'Loading servable version');
       const workers = Array.from({ length: Math.max(1, this.#options.replicas) }, (_, i) =>
         i === 0 && reuse?.reassign ? reuse.reassign(spec) : this.#createReplica(spec),
       );
@@ -491,7 +506,7 @@ export class ModelManager {
       );
       this.#publish();
     } finally {
-      this.#releaseLoadSlot();
+      if (slot) this.#releaseLoadSlot();
     }
   }
 
