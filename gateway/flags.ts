@@ -167,7 +167,7 @@ export const FLAG_SPECS = {
   standby_workers: {
     kind: 'int',
     default: '2',
-    help: 'extension: with --load_on_demand, ONNX worker processes kept started with no model, so a first request skips the process start',
+    help: 'extension: with --load_on_demand, ONNX worker processes kept started with no model, so a first request skips the process start; with --max_loaded_versions only in room under the limit',
   },
   help: { kind: 'bool', default: 'false', help: 'print this help' },
 } satisfies Record<string, FlagSpec>;

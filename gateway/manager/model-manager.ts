@@ -144,6 +144,10 @@ export class ModelManager {
   readonly #models = new Map<string, ModelEntry>();
   readonly #pendingLoads = new Set<Promise<void>>();
   #table = RoutingTable.empty();
+  /** The current table's routes, by model (reused across publishes). */
+  readonly #routes = new Map<string, ModelRoute>();
+  /** Models whose routes changed and are published at the end of this event-loop turn. */
+  readonly #dirty = new Set<ModelEntry>();
   #generation = 0;
   #activeLoads = 0;
   readonly #loadQueue: Array<() => void> = [];
@@ -156,6 +160,8 @@ export class ModelManager {
   /** Started standby workers (no model), and how many are starting. */
   #standby: ManagedReplica[] = [];
   #standbyStarting = 0;
+  /** Loads waiting for a standby that is starting. */
+  #standbyWaiters: Array<(worker: ManagedReplica | undefined) => void> = [];
 
   readonly #createReplica: (spec: WorkerSpec) => ManagedReplica;
 
@@ -200,10 +206,12 @@ export class ModelManager {
       if (!wanted.has(entry.name)) entry.config = undefined;
     }
     this.#publish();
-    this.#fillStandby();
     const reconciles = Promise.all([...this.#models.values()].map((e) => this.#reconcile(e)));
+    // Standby workers start once the config is in force, so they never delay serving it.
+    void reconciles.then(() => this.#fillStandby());
     if (!wait) return;
     await reconciles;
+    this.#flushPublish();
     await this.settled();
   }
 
@@ -320,6 +328,7 @@ export class ModelManager {
   /** Stops every worker (draining in-flight requests first). */
   async shutdown(): Promise<void> {
     this.#shuttingDown = true;
+    for (const waiter of this.#standbyWaiters.splice(0)) waiter(undefined);
     await this.settled();
     const stops: Promise<void>[] = this.#standby.splice(0).map((w) => w.stop());
     for (const entry of this.#models.values()) {
@@ -392,7 +401,8 @@ export class ModelManager {
         this.#startLoad(entry, v, dir);
       }
     }
-    if (added) this.#publish();
+    // A thousand models' first reconciles finish together: one table swap for all of them.
+    if (added) this.#publishSoon(entry);
 
     const allSettled = desired.every((v) => {
       const state = entry.versions.get(v)?.state;
@@ -444,7 +454,7 @@ export class ModelManager {
       }
       modelLoads.inc({ reason });
       const spec: WorkerSpec = { model: entry.name, version: sv.version, platform: config.platform, versionPath: sv.path };
-      const standby = room.reuse ? undefined : reason === 'on_demand' && config.platform === 'onnx' ? this.#takeStandby() : undefined;
+      const standby = room.reuse ? undefined : reason === 'on_demand' && config.platform === 'onnx' ? await this.#takeStandby() : undefined;
       const reuse = room.reuse ?? standby;
       const worker = room.reuse ? 'evicted' : standby ? 'standby' : 'new';
       if (!slot && (!reuse || Math.max(1, this.#options.replicas) > 1)) {
@@ -504,7 +514,7 @@ export class ModelManager {
         { model: entry.name, version: sv.version, loadMillis: Math.round(info.loadMillis), backends: info.backends },
         'Successfully loaded servable version',
       );
-      this.#publish();
+      this.#publish(entry);
     } finally {
       if (slot) this.#releaseLoadSlot();
     }
@@ -515,7 +525,7 @@ export class ModelManager {
     if (sv.state === 'LOADING' || sv.state === 'START') return; // #load notices `unloaded` and ends it.
     if (sv.state === 'IDLE') {
       transition(sv, 'END');
-      this.#publish();
+      this.#publish(entry);
       return;
     }
     if (sv.state === 'UNLOADING') {
@@ -524,7 +534,7 @@ export class ModelManager {
       return;
     }
     transition(sv, 'UNLOADING');
-    this.#publish();
+    this.#publish(entry);
     this.#options.logger.info({ model: entry.name, version: sv.version }, 'Unloading servable version');
     const started = Date.now();
     const replicas = sv.replicas;
@@ -542,7 +552,7 @@ export class ModelManager {
     worker.once('exit', (reason: string) => {
       const { logger } = this.#options;
       sv.replicas = sv.replicas.filter((w) => w !== worker);
-      this.#publish();
+      this.#publish(entry);
       if (this.#shuttingDown || sv.unloaded || sv.state !== 'AVAILABLE') return;
       const delay = Math.min(RESTART_BASE_MS * 2 ** sv.restartAttempts, RESTART_MAX_MS);
       sv.restartAttempts++;
@@ -578,66 +588,90 @@ export class ModelManager {
       if (sv.replicas.includes(worker) && Date.now() - healthySince >= 30_000) sv.restartAttempts = 0;
     }, 30_000).unref();
     this.#options.logger.info({ model: entry.name, version: sv.version, pid: worker.pid }, 'Worker restarted');
-    this.#publish();
+    this.#publish(entry);
   }
 
   /** Recomputes labels, builds the routing snapshot from current state and swaps it in. */
-  #publish(): void {
-    const models = new Map<string, ModelRoute>();
-    for (const entry of this.#models.values()) {
-      if (!entry.config) continue;
-      const byVersion = new Map<number, VersionRoute>();
-      const onDemand = this.#options.loadOnDemand === true;
-      for (const sv of entry.versions.values()) {
-        // A version whose replicas are all restarting stays routable: requests get a fast 503.
-        if (sv.state === 'AVAILABLE') {
-          byVersion.set(sv.version, {
-            model: entry.name,
-            version: sv.version,
-            replicas: sv.replicas,
-            metadataJson: sv.metadataJson,
-            signatures: sv.info?.signatures ?? {},
-            ...(onDemand
-              ? { acquire: () => this.#acquire(entry, sv), load: (deadline: number | undefined) => this.#awaitLoad(entry, sv, deadline) }
-              : {}),
-          });
-        } else if (onDemand && !sv.unloaded && (sv.state === 'IDLE' || sv.state === 'LOADING' || sv.state === 'UNLOADING')) {
-          // Not loaded (yet, or any more): routable, and the request path waits for its load.
-          byVersion.set(sv.version, {
-            model: entry.name,
-            version: sv.version,
-            replicas: [],
-            metadataJson: sv.metadataJson,
-            signatures: sv.info?.signatures ?? {},
-            acquire: () => this.#acquire(entry, sv),
-            load: (deadline) => this.#awaitLoad(entry, sv, deadline),
-          });
-        }
-      }
-      for (const [version, rv] of this.#remote.get(entry.name) ?? []) {
-        const local = byVersion.get(version);
-        // Served elsewhere in the fleet: no need to load it here (local replicas join once loaded).
-        const localLoaded = local !== undefined && local.replicas.length > 0;
-        byVersion.set(version, {
+  /** Publishes `entry` at the end of this turn of the event loop, with any others changed meanwhile. */
+  #publishSoon(entry: ModelEntry): void {
+    this.#dirty.add(entry);
+    if (this.#dirty.size === 1) setImmediate(() => this.#flushPublish());
+  }
+
+  #flushPublish(): void {
+    if (this.#dirty.size === 0) return;
+    const entries = [...this.#dirty];
+    this.#dirty.clear();
+    this.#publish(...entries);
+  }
+
+  /**
+   * Rebuilds the routes of `only` (every model when none is given), then swaps in a new table. Routes
+   * of other models are reused, so a load or an eviction among a thousand models rebuilds one.
+   */
+  #publish(...only: ModelEntry[]): void {
+    const entries = only.length > 0 ? only : [...this.#models.values()];
+    if (only.length === 0) this.#routes.clear();
+    for (const entry of entries) {
+      const route = entry.config ? this.#modelRoute(entry, entry.config) : undefined;
+      if (route) this.#routes.set(entry.name, route);
+      else this.#routes.delete(entry.name);
+    }
+    this.#table = new RoutingTable(++this.#generation, new Map(this.#routes));
+    this.#options.onChange?.();
+  }
+
+  /** Recomputes a configured model's labels and builds its routes from current state. */
+  #modelRoute(entry: ModelEntry, config: ModelConfig): ModelRoute {
+    const byVersion = new Map<number, VersionRoute>();
+    const onDemand = this.#options.loadOnDemand === true;
+    for (const sv of entry.versions.values()) {
+      // A version whose replicas are all restarting stays routable: requests get a fast 503.
+      if (sv.state === 'AVAILABLE') {
+        byVersion.set(sv.version, {
           model: entry.name,
-          version,
-          replicas: local ? [...local.replicas, ...rv.replicas] : rv.replicas,
-          metadataJson: local?.metadataJson || rv.metadataJson,
-          signatures: local?.metadataJson ? local.signatures : rv.signatures,
-          ...(localLoaded && local.acquire && local.load ? { acquire: local.acquire, load: local.load } : {}),
+          version: sv.version,
+          replicas: sv.replicas,
+          metadataJson: sv.metadataJson,
+          signatures: sv.info?.signatures ?? {},
+          ...(onDemand
+            ? { acquire: () => this.#acquire(entry, sv), load: (deadline: number | undefined) => this.#awaitLoad(entry, sv, deadline) }
+            : {}),
+        });
+      } else if (onDemand && !sv.unloaded && (sv.state === 'IDLE' || sv.state === 'LOADING' || sv.state === 'UNLOADING')) {
+        // Not loaded (yet, or any more): routable, and the request path waits for its load.
+        byVersion.set(sv.version, {
+          model: entry.name,
+          version: sv.version,
+          replicas: [],
+          metadataJson: sv.metadataJson,
+          signatures: sv.info?.signatures ?? {},
+          acquire: () => this.#acquire(entry, sv),
+          load: (deadline) => this.#awaitLoad(entry, sv, deadline),
         });
       }
-      entry.labels = resolveLabels(
-        entry.config.labels,
-        entry.labels.active,
-        (v) => byVersion.has(v),
-        this.#options.allowUnavailableLabels,
-      );
-      const available = [...byVersion.values()].sort((a, b) => b.version - a.version);
-      models.set(entry.name, { name: entry.name, available, byVersion, labels: entry.labels.active });
     }
-    this.#table = new RoutingTable(++this.#generation, models);
-    this.#options.onChange?.();
+    for (const [version, rv] of this.#remote.get(entry.name) ?? []) {
+      const local = byVersion.get(version);
+      // Served elsewhere in the fleet: no need to load it here (local replicas join once loaded).
+      const localLoaded = local !== undefined && local.replicas.length > 0;
+      byVersion.set(version, {
+        model: entry.name,
+        version,
+        replicas: local ? [...local.replicas, ...rv.replicas] : rv.replicas,
+        metadataJson: local?.metadataJson || rv.metadataJson,
+        signatures: local?.metadataJson ? local.signatures : rv.signatures,
+        ...(localLoaded && local.acquire && local.load ? { acquire: local.acquire, load: local.load } : {}),
+      });
+    }
+    entry.labels = resolveLabels(
+      config.labels,
+      entry.labels.active,
+      (v) => byVersion.has(v),
+      this.#options.allowUnavailableLabels,
+    );
+    const available = [...byVersion.values()].sort((a, b) => b.version - a.version);
+    return { name: entry.name, available, byVersion, labels: entry.labels.active };
   }
 
   /** On demand, version loaded: holds it (no eviction) for one request and gives its current route. */
@@ -702,7 +736,7 @@ export class ModelManager {
             await load;
           } finally {
             this.#pendingLoads.delete(load);
-            this.#publish();
+            this.#publish(entry);
           }
         }
         if (sv.state !== 'AVAILABLE') {
@@ -768,7 +802,7 @@ export class ModelManager {
           victim.restartAttempts = 0;
           transition(victim, victim.unloaded ? 'END' : 'IDLE');
           transition(incoming, 'LOADING');
-          this.#publish();
+          this.#publish(entry, _incomingEntry);
           return { ok: true, reuse };
         }
       }
@@ -803,15 +837,23 @@ export class ModelManager {
   }
 
   /** A started standby worker, if any (and starts another in its place when there is room). */
-  #takeStandby(): ManagedReplica | undefined {
-    const worker = this.#standby.shift();
-    this.#fillStandby();
-    return worker;
+  async #takeStandby(): Promise<ManagedReplica | undefined> {
+    const ready = this.#standby.shift();
+    if (ready) {
+      this.#fillStandby();
+      return ready;
+    }
+    // One is starting and nobody waits for it yet: waiting for it costs less than starting another.
+    if (this.#standbyStarting > this.#standbyWaiters.length) {
+      return new Promise((resolve) => this.#standbyWaiters.push(resolve));
+    }
+    return undefined;
   }
 
   /**
-   * Keeps --standby_workers ONNX processes started with no model, while the processes this gateway
-   * holds (loaded versions + standbys) stay within --max_loaded_versions + --standby_workers.
+   * Keeps --standby_workers ONNX processes started with no model. With --max_loaded_versions they
+   * only take room under the limit (loaded versions + standbys ≤ the limit), so at the limit there
+   * are none: a load then reuses its victim's process instead.
    */
   #fillStandby(): void {
     const want = this.#options.loadOnDemand ? (this.#options.standbyWorkers ?? 0) : 0;
@@ -820,9 +862,12 @@ export class ModelManager {
     const limit = this.#options.maxLoadedVersions ?? 0;
     let held = 0;
     for (const entry of this.#models.values()) for (const sv of entry.versions.values()) if (holdsWorkers(sv.state)) held++;
+    // Started a few at a time (as many as --num_load_threads), so a burst of them does not starve
+    // the gateway or the loads that requests wait for.
     while (
       this.#standby.length + this.#standbyStarting < want &&
-      (limit <= 0 || held + this.#standby.length + this.#standbyStarting < limit + want)
+      this.#standbyStarting < Math.max(1, this.#options.loadConcurrency) &&
+      (limit <= 0 || held + this.#standby.length + this.#standbyStarting < limit)
     ) {
       this.#standbyStarting++;
       const worker = this.#createReplica({ model: '', version: 0, platform: 'onnx', versionPath: '', standby: true });
@@ -833,13 +878,20 @@ export class ModelManager {
             void worker.stop();
             return;
           }
-          this.#standby.push(worker);
-          worker.once('exit', () => {
-            this.#standby = this.#standby.filter((w) => w !== worker);
-          });
+          const waiter = this.#standbyWaiters.shift();
+          if (waiter) {
+            waiter(worker);
+          } else {
+            this.#standby.push(worker);
+            worker.once('exit', () => {
+              this.#standby = this.#standby.filter((w) => w !== worker);
+            });
+          }
+          this.#fillStandby();
         },
         (err: unknown) => {
           this.#standbyStarting--;
+          this.#standbyWaiters.shift()?.(undefined);
           this.#options.logger.warn({ err: (err as Error).message }, 'Standby worker failed to start');
         },
       );
@@ -858,7 +910,7 @@ export class ModelManager {
   #evict(entry: ModelEntry, sv: ServableVersion): Promise<void> {
     transition(sv, 'UNLOADING');
     sv.evicting = (async () => {
-      this.#publish();
+      this.#publish(entry);
       const replicas = sv.replicas;
       sv.replicas = [];
       await Promise.allSettled(replicas.map((w) => w.stop()));
@@ -866,7 +918,7 @@ export class ModelManager {
       sv.restartAttempts = 0;
       if (sv.state === 'UNLOADING') transition(sv, sv.unloaded || this.#shuttingDown ? 'END' : 'IDLE');
       this.#options.logger.info({ model: entry.name, version: sv.version }, 'Evicted servable version');
-      this.#publish();
+      this.#publish(entry);
     })().finally(() => {
       sv.evicting = undefined;
     });
