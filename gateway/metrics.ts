@@ -66,7 +66,7 @@ export const workerRestarts = new Counter({
 
 export const modelLoads = new Counter({
   name: 'modelgate_model_loads_total',
-  help: 'Model versions loaded into local workers, by reason: startup (eager: config or new version folder) or on_demand (first request, or a request after eviction).',
+  help: 'Model versions loaded into local workers, by reason: eager (default: at start-up, config change or new version folder) or on_demand (first request, or the next request after eviction).',
   labelNames: ['reason'],
   registers: [registry],
 });

@@ -426,14 +426,14 @@ export class ModelManager {
   #startLoad(entry: ModelEntry, version: number, path: string): void {
     const sv = newVersion(version, path, 'START');
     entry.versions.set(version, sv);
-    const load = this.#load(entry, sv, 'startup').finally(() => {
+    const load = this.#load(entry, sv, 'eager').finally(() => {
       this.#pendingLoads.delete(load);
       void this.#reconcile(entry);
     });
     this.#pendingLoads.add(load);
   }
 
-  async #load(entry: ModelEntry, sv: ServableVersion, reason: 'startup' | 'on_demand'): Promise<void> {
+  async #load(entry: ModelEntry, sv: ServableVersion, reason: 'eager' | 'on_demand'): Promise<void> {
     const { logger } = this.#options;
     const config = entry.config as ModelConfig;
     const queued = Date.now();
