@@ -277,6 +277,21 @@ export type WorkerMessage =
     }
   | { type: 'failed'; code: number; message: string };
 
+/**
+ * IPC message from the gateway to a forked worker: unload the model you serve and serve this one
+ * instead, on a new socket (--max_loaded_versions reuses an evicted ONNX worker's process, which skips
+ * a process start). Sent only when the worker has nothing in flight; it answers `ready` or `failed`
+ * as after a start. Connections to the old socket are closed, so nothing meant for the old model
+ * reaches the new one.
+ */
+export interface AssignMessage {
+  type: 'assign';
+  model_name: string;
+  model_version: number;
+  version_path: string;
+  socket_path: string;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The worker's flags: one table, read by the worker's parser and written by the gateway's spawner.
 
@@ -312,6 +327,11 @@ export const WORKER_FLAGS = {
   enable_batching: { kind: 'bool', default: 'false', help: 'batch requests (TF Serving batching)' },
   batching_options: { kind: 'json', default: '', help: "the gateway's resolved batching parameters, as JSON" },
   enable_per_model_batching_parameters: { kind: 'bool', default: 'false', help: 'read batching_params.pbtxt in the version folder' },
+  standby: {
+    kind: 'bool',
+    default: 'false',
+    help: 'start with no model: import the onnx runtime, report ready, and wait for an assign message (--load_on_demand standby workers)',
+  },
 } as const satisfies Record<string, FlagSpec>;
 
 type WorkerFlagName = keyof typeof WORKER_FLAGS;

@@ -154,6 +154,21 @@ export const FLAG_SPECS = {
     default: '',
     help: 'SSLConfig (text format: server_key, server_cert, custom_ca, client_verify) for gRPC TLS',
   },
+  load_on_demand: {
+    kind: 'bool',
+    default: 'false',
+    help: "extension: a configured version's worker starts on its first request (status: START until then); default: load at once, as TF Serving",
+  },
+  max_loaded_versions: {
+    kind: 'int',
+    default: '0',
+    help: 'extension: with --load_on_demand, versions loaded at once in this gateway; beyond it the least recently used idle one is unloaded; 0 = no limit',
+  },
+  standby_workers: {
+    kind: 'int',
+    default: '2',
+    help: 'extension: with --load_on_demand, ONNX worker processes kept started with no model, so a first request skips the process start; with --max_loaded_versions only in room under the limit',
+  },
   help: { kind: 'bool', default: 'false', help: 'print this help' },
 } satisfies Record<string, FlagSpec>;
 
@@ -212,6 +227,10 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
   }
   const flags = out as Flags;
+  if (flags.max_loaded_versions < 0) throw new FlagError('--max_loaded_versions must be 0 (no limit) or more');
+  if (flags.max_loaded_versions > 0 && !flags.load_on_demand) {
+    throw new FlagError('--max_loaded_versions needs --load_on_demand (versions loaded at start-up are never evicted)');
+  }
   if (flags.num_load_threads <= 0) flags.num_load_threads = os.availableParallelism();
   return flags;
 }

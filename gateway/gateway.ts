@@ -112,6 +112,9 @@ export async function startGateway(flags: Flags, log: Logger = rootLogger): Prom
     loadRetryIntervalMs: flags.load_retry_interval_micros / 1000,
     allowUnavailableLabels: flags.allow_version_labels_for_unavailable_models,
     spawnLocal: flags.spawn_local_workers,
+    loadOnDemand: flags.load_on_demand,
+    maxLoadedVersions: flags.max_loaded_versions,
+    standbyWorkers: flags.standby_workers,
     remoteConnections: flags.worker_connections,
     // With shared state, this gateway's workers are registered so every gateway sees the fleet.
     onChange: () => shared?.syncEndpoints(localEndpoints()),

@@ -132,6 +132,19 @@ export const workerRestarts = new Counter({
   registers: [registry],
 });
 
+export const modelLoads = new Counter({
+  name: 'modelgate_model_loads_total',
+  help: 'Model versions loaded into local workers, by reason: eager (default: at start-up, config change or new version folder) or on_demand (first request, or the next request after eviction).',
+  labelNames: ['reason'],
+  registers: [registry],
+});
+
+export const modelEvictions = new Counter({
+  name: 'modelgate_model_evictions_total',
+  help: 'Loaded model versions unloaded to stay within --max_loaded_versions (least recently used, nothing in flight).',
+  registers: [registry],
+});
+
 export const configReloads = new Counter({
   name: 'modelgate_config_reloads_total',
   help: 'models.config reloads by result (ok, failed).',

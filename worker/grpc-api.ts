@@ -44,15 +44,10 @@ import {
   type TensorInfo,
 } from './codec/tensor.js';
 import { findSignature, type Runtime } from './runtimes/runtime.js';
+import { checkDeadline, methodNameCheckEnabled, setMethodNameCheck, type CallContext } from './call-context.js';
 
-export interface CallContext {
-  /** The servable version, for response model specs; absent when the gateway did not say. */
-  version: string | undefined;
-  /** Epoch milliseconds after which work must not start. */
-  deadline: number | undefined;
-  /** Set when the client stopped waiting (a CANCEL frame): work not started yet is dropped. */
-  cancelled?: boolean;
-}
+export { checkDeadline, setMethodNameCheck, type CallContext };
+
 
 /** Runs one gRPC-kind request on its serialized message; failures are thrown as ServingErrors. */
 export function runGrpc(kind: number, runtime: Runtime, body: Uint8Array, ctx: CallContext): Promise<Uint8Array> {
@@ -70,12 +65,6 @@ export function runGrpc(kind: number, runtime: Runtime, body: Uint8Array, ctx: C
   }
 }
 
-export function checkDeadline(ctx: CallContext): void {
-  if (ctx.cancelled) throw new ServingError(Code.CANCELLED, 'Cancelled');
-  if (ctx.deadline !== undefined && Date.now() >= ctx.deadline) {
-    throw new ServingError(Code.DEADLINE_EXCEEDED, 'Deadline Exceeded');
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Wire helpers
@@ -350,20 +339,9 @@ function methodKind(method: string): string {
   return method === CLASSIFY_METHOD ? 'classification' : 'regression';
 }
 
-let methodNameCheck = false;
-
-/**
- * TF's --enable_signature_method_name_check (default off): when on, Classify and Regress refuse a
- * signature whose method_name is not theirs. Off, TF2 exports (whose signatures all say "predict")
- * still classify and regress, as TF Serving allows.
- */
-export function setMethodNameCheck(on: boolean): void {
-  methodNameCheck = on;
-}
-
 /** The classify or regress signature checks, as TF's PreProcessClassification/PreProcessRegression. */
 function preProcess(signature: SignatureDef, method: string): { input: string; outputs: string[] } {
-  if (methodNameCheck && signature.methodName !== method) {
+  if (methodNameCheckEnabled() && signature.methodName !== method) {
     throw invalidArgument(
       `Expected ${methodKind(method)} signature method_name to be ${method}. Was: ${signature.methodName}`,
     );

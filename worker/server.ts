@@ -36,12 +36,22 @@ import {
 import { decodePredictInputs, encodePredictResponse, parsePredictBody } from './codec/predict-json.js';
 import { bytesToText } from './codec/json-writer.js';
 import { CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD } from './codec/tensor.js';
-import { checkDeadline, classifyExamples, regressExamples, runGrpc, type CallContext } from './grpc-api.js';
-import { encodeClassifyResponse, encodeRegressResponse, parseExamplesRequest } from './codec/classify-regress-json.js';
-import { serializeExamples } from './runtimes/tensorflow/example.js';
+import { checkDeadline, type CallContext } from './call-context.js';
 import { findSignature, type Runtime } from './runtimes/runtime.js';
-import { metricsText } from './metrics.js';
-import { runV2Grpc, runV2Rest, v2RestAnswer } from './v2-api.js';
+
+// Imported on first use, so a worker only ever asked for REST predictions never loads protobufjs's
+// message code, the tf.Example proto, the Open Inference Protocol codec or prom-client (lean workers:
+// docs/architecture.md).
+const grpcApi = () => import('./grpc-api.js');
+const v2Api = () => import('./v2-api.js');
+const examplesCodec = () => import('./codec/classify-regress-json.js');
+const exampleProto = () => import('./runtimes/tensorflow/example.js');
+let metricsLabels: WorkerServerOptions['metricsLabels'];
+const metricsText = async () => {
+  const m = await import('./metrics.js');
+  if (metricsLabels) m.setWorkerLabels(metricsLabels.modelName, metricsLabels.modelVersion);
+  return m.metricsText();
+};
 
 const gunzip = promisify(zlib.gunzip);
 /** A class label as JSON text; a label that is not UTF-8 cannot be written unchanged, so it is refused. */
@@ -62,6 +72,8 @@ export interface WorkerServerOptions {
   maxBodyBytes: number;
   /** The model this worker serves (named in Open Inference Protocol answers). */
   modelName?: string;
+  /** Labels of every series this worker exports (applied when the registry is first loaded). */
+  metricsLabels?: { modelName: string; modelVersion: string };
 }
 
 export interface WorkerServer {
@@ -82,6 +94,7 @@ interface Answer {
 }
 
 export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
+  metricsLabels = options.metricsLabels;
   const connections = new Set<Connection>();
   const http1 = createHttpFallback();
   let inFlight = 0;
@@ -212,10 +225,10 @@ class Connection {
   }
 }
 
-function failure(kind: number, err: unknown): Answer {
+async function failure(kind: number, err: unknown): Promise<Answer> {
   const e = toServingError(err);
   if (isGrpcKind(kind)) return { status: httpStatus(e.code), code: e.code, body: e.message };
-  if (isV2RestKind(kind)) return { status: httpStatus(e.code), code: e.code, body: v2RestAnswer(errorBody(e.message)) };
+  if (isV2RestKind(kind)) return { status: httpStatus(e.code), code: e.code, body: (await v2Api()).v2RestAnswer(errorBody(e.message)) };
   return { status: httpStatus(e.code), code: e.code, body: errorBody(e.message) };
 }
 
@@ -236,9 +249,9 @@ async function serve(options: WorkerServerOptions, kind: number, flags: number, 
   switch (kind) {
     case Kind.V2_REST_INFER:
     case Kind.V2_REST_INFER_BINARY:
-      return { status: 200, code: Code.OK, body: await runV2Rest(runtime, options.modelName ?? '', body, headerLength, ctx) };
+      return { status: 200, code: Code.OK, body: await (await v2Api()).runV2Rest(runtime, options.modelName ?? '', body, headerLength, ctx) };
     case Kind.V2_GRPC_INFER: {
-      const out = await runV2Grpc(runtime, options.modelName ?? '', body, ctx);
+      const out = await (await v2Api()).runV2Grpc(runtime, options.modelName ?? '', body, ctx);
       return { status: 200, code: Code.OK, body: Buffer.from(out.buffer, out.byteOffset, out.byteLength) };
     }
     case Kind.REST_PREDICT:
@@ -251,7 +264,7 @@ async function serve(options: WorkerServerOptions, kind: number, flags: number, 
         body: await classifyOrRegress(runtime, body, kind === Kind.REST_CLASSIFY ? CLASSIFY_METHOD : REGRESS_METHOD, ctx),
       };
     default: {
-      const out = await runGrpc(kind, runtime, body, ctx);
+      const out = await (await grpcApi()).runGrpc(kind, runtime, body, ctx);
       return { status: 200, code: Code.OK, body: Buffer.from(out.buffer, out.byteOffset, out.byteLength) };
     }
   }
@@ -281,6 +294,8 @@ async function predict(runtime: Runtime, body: Buffer, ctx: CallContext): Promis
 
 async function classifyOrRegress(runtime: Runtime, body: Buffer, method: string, ctx: CallContext): Promise<string> {
   const classify = method === CLASSIFY_METHOD;
+  const [{ encodeClassifyResponse, encodeRegressResponse, parseExamplesRequest }, { serializeExamples }, { classifyExamples, regressExamples }] =
+    await Promise.all([examplesCodec(), exampleProto(), grpcApi()]);
   const request = parseExamplesRequest(body, classify ? 'classify' : 'regress');
   const examples = serializeExamples(request.examples, request.context);
   const signatureName = request.signatureName ?? '';

@@ -10,7 +10,7 @@ import { invalidArgument } from '../common/errors.js';
 import { V2_PREFIX_BYTES } from '../common/worker-protocol.js';
 import { prepareRun, readGrpcRequest, readRestRequest, writeGrpcResponse, writeRestResponse, type V2Request } from './codec/v2-infer.js';
 import { DEFAULT_SIGNATURE, type Tensor } from './codec/tensor.js';
-import { checkDeadline, type CallContext } from './grpc-api.js';
+import { checkDeadline, type CallContext } from './call-context.js';
 import { findSignature, type Runtime } from './runtimes/runtime.js';
 
 async function run(runtime: Runtime, model: string, request: V2Request, ctx: CallContext) {

@@ -15,7 +15,7 @@ import { Kind } from '../../common/worker-protocol.js';
 import { CancelSlot } from '../fleet/worker-channel.js';
 import type { CallInfo, UnaryHandler } from './fast-unary.js';
 import type { ModelManager } from '../manager/model-manager.js';
-import { forwardToWorker } from '../routing/forward.js';
+import { forwardToWorker, routeWithMetadata } from '../routing/forward.js';
 import { observeRequest } from '../metrics.js';
 import type { VersionRoute } from '../routing/routing-table.js';
 import {
@@ -139,14 +139,15 @@ function readMetadataRequest(bytes: Uint8Array): MetadataRequest {
   return { spec: parts.length === 0 ? undefined : decodeModelSpec(Buffer.concat(parts)), fields };
 }
 
-function getModelMetadata(manager: ModelManager, request: Buffer): Uint8Array {
+async function getModelMetadata(manager: ModelManager, request: Buffer): Promise<Uint8Array> {
   const { spec, fields } = parseRequest('GetModelMetadataRequest', () => readMetadataRequest(request));
   if (!spec) throw invalidArgument('Missing ModelSpec');
   if (fields.length === 0) throw invalidArgument('GetModelMetadataRequest must specify at least one metadata_field');
   for (const field of fields) {
     if (field !== SIGNATURE_DEF_FIELD) throw invalidArgument(`Metadata field ${field} is not supported`);
   }
-  const route = resolveModelSpec(manager.table, spec);
+  // --load_on_demand: a version never loaded loads first (its signatures come from its worker).
+  const route = await routeWithMetadata(resolveModelSpec(manager.table, spec));
   const response = apiType('tensorflow.serving.GetModelMetadataResponse');
   return response
     .encode(

@@ -10,21 +10,46 @@
  *
  * Workers that die unexpectedly are restarted with exponential backoff; while a version has no live
  * replica it leaves the routing table, so requests fail fast with 404/503 instead of hanging.
+ *
+ * With --load_on_demand a configured version starts IDLE (version-state.ts) and stays routable: its
+ * route carries a `load` hook that the request path (routing/forward.ts) awaits, so the first request
+ * and every request arriving meanwhile share one load. With --max_loaded_versions a load first makes
+ * room by evicting least recently used idle versions (eviction.ts), which go back to IDLE.
+ *
+ * Worker processes are made by `createReplica` (default: a WorkerProcess), so tests can drive the
+ * manager with fake replicas.
  */
 import { Code, codeName, ServingError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import type { SignatureDef, TensorInfo } from '../../common/signature.js';
+import type { SignatureDef } from '../../common/signature.js';
 import type { ModelConfig, ServerConfig } from '../config/model-config.js';
-import { WorkerProcess, type ReadyInfo, type WorkerOptions } from '../fleet/worker-process.js';
-import { RemoteReplica } from '../fleet/replica.js';
+import { WorkerProcess, type ReadyInfo, type WorkerOptions, type WorkerSpec } from '../fleet/worker-process.js';
+import { RemoteReplica, type Replica } from '../fleet/replica.js';
 import type { EndpointRecord } from '../../common/shared-state.js';
 import { aspiredVersions } from '../repository/version-policy.js';
 import { isVersionComplete, listVersionFolders } from '../repository/version-folders.js';
 import { RoutingTable, type ModelRoute, type VersionRoute } from '../routing/routing-table.js';
 import { resolveLabels, type LabelState } from './version-labels.js';
-import { workerRestarts } from '../metrics.js';
+import { modelEvictions, modelLoads, workerRestarts } from '../metrics.js';
+import { metadataJson } from '../rest/metadata-json.js';
+import { holdsWorkers, servableState, transition, type ServableState, type VersionState } from './version-state.js';
+import { planEviction, type EvictionCandidate } from './eviction.js';
 
-export type ServableState = 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
+export type { ServableState } from './version-state.js';
+export { metadataJson } from '../rest/metadata-json.js';
+
+/** A local replica the manager starts, supervises and stops (a WorkerProcess, or a fake in tests). */
+export interface ManagedReplica extends Replica {
+  readonly spec: WorkerSpec;
+  /** The worker's Unix socket (local workers), for the shared view. */
+  readonly socketPath?: string;
+  start(): Promise<ReadyInfo>;
+  stop(): Promise<void>;
+  /** An exit nobody asked for (the supervisor restarts it). */
+  once(event: 'exit', listener: (reason: string) => void): unknown;
+  /** Hands the running process over to another version (ONNX workers); `start()` on the result loads it. */
+  reassign?(spec: WorkerSpec): ManagedReplica;
+}
 
 export interface ModelVersionStatus {
   version: string;
@@ -50,6 +75,17 @@ export interface ManagerOptions {
   /** Called after every routing table swap. */
   onChange?: () => void;
   logger: Logger;
+  /** --load_on_demand: configured versions load on their first request. */
+  loadOnDemand?: boolean;
+  /** --max_loaded_versions (with loadOnDemand): versions holding workers at once; 0 = no limit. */
+  maxLoadedVersions?: number;
+  /**
+   * --standby_workers (with loadOnDemand): ONNX worker processes kept started with no model, so an
+   * on-demand load that cannot reuse an evicted worker skips the process start.
+   */
+  standbyWorkers?: number;
+  /** Makes a local replica; default: a WorkerProcess with `worker` options. */
+  createReplica?: (spec: WorkerSpec) => ManagedReplica;
 }
 
 /** A version some other process serves, from the shared (Redis) view. */
@@ -62,15 +98,25 @@ interface RemoteVersion {
 interface ServableVersion {
   readonly version: number;
   readonly path: string;
-  state: ServableState;
+  state: VersionState;
   error: ServingError | undefined;
   /** Live, ready replicas. */
-  replicas: WorkerProcess[];
+  replicas: ManagedReplica[];
   info: ReadyInfo | undefined;
   metadataJson: string;
   /** True once unloading was asked for: a version that ended this way may be loaded again. */
   unloaded: boolean;
   restartAttempts: number;
+  /** Epoch ms of the last request routed to it (or of its load): the LRU order for eviction. */
+  lastUsed: number;
+  /** Requests waiting for its on-demand load or using it after one (never evicted while > 0). */
+  waiting: number;
+  /** The on-demand load (or eviction then load) requests share, while one runs. */
+  demand: Promise<void> | undefined;
+  /** The eviction under way, if any. */
+  evicting: Promise<void> | undefined;
+  /** Times it was evicted (status says so while it is IDLE again). */
+  evictions: number;
 }
 
 interface ModelEntry {
@@ -98,6 +144,10 @@ export class ModelManager {
   readonly #models = new Map<string, ModelEntry>();
   readonly #pendingLoads = new Set<Promise<void>>();
   #table = RoutingTable.empty();
+  /** The current table's routes, by model (reused across publishes). */
+  readonly #routes = new Map<string, ModelRoute>();
+  /** Models whose routes changed and are published at the end of this event-loop turn. */
+  readonly #dirty = new Set<ModelEntry>();
   #generation = 0;
   #activeLoads = 0;
   readonly #loadQueue: Array<() => void> = [];
@@ -107,9 +157,22 @@ export class ModelManager {
   #remoteById = new Map<string, RemoteReplica>();
   /** Every endpoint in the shared view, for fleet-wide status. */
   #fleet: EndpointRecord[] = [];
+  /** Started standby workers (no model), and how many are starting. */
+  #standby: ManagedReplica[] = [];
+  #standbyStarting = 0;
+  /** Loads waiting for a standby that is starting. */
+  #standbyWaiters: Array<(worker: ManagedReplica | undefined) => void> = [];
+
+  readonly #createReplica: (spec: WorkerSpec) => ManagedReplica;
 
   constructor(options: ManagerOptions) {
     this.#options = options;
+    this.#createReplica = options.createReplica ?? ((spec) => new WorkerProcess(spec, options.worker));
+  }
+
+  /** --load_on_demand is on. */
+  get loadOnDemand(): boolean {
+    return this.#options.loadOnDemand === true;
   }
 
   /** The current routing snapshot. Cheap; call it per request. */
@@ -144,8 +207,11 @@ export class ModelManager {
     }
     this.#publish();
     const reconciles = Promise.all([...this.#models.values()].map((e) => this.#reconcile(e)));
+    // Standby workers start once the config is in force, so they never delay serving it.
+    void reconciles.then(() => this.#fillStandby());
     if (!wait) return;
     await reconciles;
+    this.#flushPublish();
     await this.settled();
   }
 
@@ -246,7 +312,7 @@ export class ModelManager {
   }
 
   /** This gateway's live local workers, per AVAILABLE version (what it registers in the shared view). */
-  localReplicas(): Array<{ model: string; version: number; worker: WorkerProcess; signatures: Record<string, SignatureDef> }> {
+  localReplicas(): Array<{ model: string; version: number; worker: ManagedReplica; signatures: Record<string, SignatureDef> }> {
     const out = [];
     for (const entry of this.#models.values()) {
       for (const sv of entry.versions.values()) {
@@ -262,13 +328,14 @@ export class ModelManager {
   /** Stops every worker (draining in-flight requests first). */
   async shutdown(): Promise<void> {
     this.#shuttingDown = true;
+    for (const waiter of this.#standbyWaiters.splice(0)) waiter(undefined);
     await this.settled();
-    const stops: Promise<void>[] = [];
+    const stops: Promise<void>[] = this.#standby.splice(0).map((w) => w.stop());
     for (const entry of this.#models.values()) {
       for (const sv of entry.versions.values()) {
         for (const w of sv.replicas) stops.push(w.stop());
         sv.replicas = [];
-        if (sv.state !== 'END') sv.state = 'END';
+        if (sv.state !== 'END') sv.state = 'END'; // every state may end at shutdown
       }
     }
     this.#publish();
@@ -315,6 +382,7 @@ export class ModelManager {
     if (this.#options.spawnLocal === false) return;
     const firstLook = !entry.scanned;
     entry.scanned = true;
+    let added = false;
     for (const v of desired) {
       const sv = entry.versions.get(v);
       if (sv && !(sv.state === 'END' && sv.unloaded)) continue;
@@ -325,17 +393,29 @@ export class ModelManager {
         logger.debug({ model: entry.name, version: v }, 'Version folder still changing; waiting');
         continue;
       }
-      this.#startLoad(entry, v, dir);
+      if (this.#options.loadOnDemand) {
+        // Known at once, loaded on its first request.
+        entry.versions.set(v, newVersion(v, dir, 'IDLE'));
+        added = true;
+      } else {
+        this.#startLoad(entry, v, dir);
+      }
     }
+    // A thousand models' first reconciles finish together: one table swap for all of them.
+    if (added) this.#publishSoon(entry);
 
     const allSettled = desired.every((v) => {
       const state = entry.versions.get(v)?.state;
-      return state === 'AVAILABLE' || state === 'END';
+      return state === 'AVAILABLE' || state === 'END' || state === 'IDLE';
     });
     if (!allSettled) return;
     const unloads: Promise<void>[] = [];
     for (const sv of entry.versions.values()) {
-      if (!desiredSet.has(sv.version) && (sv.state === 'AVAILABLE' || sv.state === 'LOADING')) {
+      if (
+        !desiredSet.has(sv.version) &&
+        (sv.state === 'AVAILABLE' || sv.state === 'LOADING' || sv.state === 'IDLE' || sv.state === 'UNLOADING') &&
+        !sv.unloaded
+      ) {
         unloads.push(this.#unload(entry, sv));
       }
     }
@@ -344,39 +424,46 @@ export class ModelManager {
   }
 
   #startLoad(entry: ModelEntry, version: number, path: string): void {
-    const sv: ServableVersion = {
-      version,
-      path,
-      state: 'START',
-      error: undefined,
-      replicas: [],
-      info: undefined,
-      metadataJson: '',
-      unloaded: false,
-      restartAttempts: 0,
-    };
+    const sv = newVersion(version, path, 'START');
     entry.versions.set(version, sv);
-    const load = this.#load(entry, sv).finally(() => {
+    const load = this.#load(entry, sv, 'eager').finally(() => {
       this.#pendingLoads.delete(load);
       void this.#reconcile(entry);
     });
     this.#pendingLoads.add(load);
   }
 
-  async #load(entry: ModelEntry, sv: ServableVersion): Promise<void> {
+  async #load(entry: ModelEntry, sv: ServableVersion, reason: 'eager' | 'on_demand'): Promise<void> {
     const { logger } = this.#options;
     const config = entry.config as ModelConfig;
-    await this.#acquireLoadSlot();
+    const queued = Date.now();
+    // A load slot (--num_load_threads) bounds process starts. Eager loads take one first, as always;
+    // on-demand loads only when they start a process (reusing an evicted or standby worker is cheap,
+    // and must not queue behind slow starts).
+    const onDemand = reason === 'on_demand';
+    let slot = false;
+    if (!onDemand) {
+      await this.#acquireLoadSlot();
+      slot = true;
+    }
     try {
-      sv.state = 'LOADING';
-      logger.info({ model: entry.name, version: sv.version, path: sv.path }, 'Loading servable version');
-      const workers = Array.from(
-        { length: Math.max(1, this.#options.replicas) },
-        () =>
-          new WorkerProcess(
-            { model: entry.name, version: sv.version, platform: config.platform, versionPath: sv.path },
-            this.#options.worker,
-          ),
+      const room = await this.#makeRoom(entry, sv);
+      if (!room.ok) {
+        transition(sv, 'END');
+        return;
+      }
+      modelLoads.inc({ reason });
+      const spec: WorkerSpec = { model: entry.name, version: sv.version, platform: config.platform, versionPath: sv.path };
+      const standby = room.reuse ? undefined : reason === 'on_demand' && config.platform === 'onnx' ? await this.#takeStandby() : undefined;
+      const reuse = room.reuse ?? standby;
+      const worker = room.reuse ? 'evicted' : standby ? 'standby' : 'new';
+      if (!slot && (!reuse || Math.max(1, this.#options.replicas) > 1)) {
+        await this.#acquireLoadSlot();
+        slot = true;
+      }
+      logger.info({ model: entry.name, version: sv.version, path: sv.path, reason, worker, waitedMs: Date.now() - queued }, 'Loading servable version');
+      const workers = Array.from({ length: Math.max(1, this.#options.replicas) }, (_, i) =>
+        i === 0 && reuse?.reassign ? reuse.reassign(spec) : this.#createReplica(spec),
       );
       const loadStarted = Date.now();
       // A large model can take a while: say so every few seconds, so a slow load is not a silent one.
@@ -397,7 +484,7 @@ export class ModelManager {
         );
         await Promise.allSettled(workers.map((w) => w.stop()));
         await new Promise((r) => setTimeout(r, this.#options.loadRetryIntervalMs));
-        workers.splice(0, workers.length, ...workers.map((w) => new WorkerProcess(w.spec, this.#options.worker)));
+        workers.splice(0, workers.length, ...workers.map((w) => this.#createReplica(w.spec)));
         results = await Promise.allSettled(workers.map((w) => w.start()));
       }
       const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -407,7 +494,7 @@ export class ModelManager {
         sv.error =
           err instanceof ServingError ? err : new ServingError(Code.UNKNOWN, String((err as Error)?.message ?? err));
         if (!failure) sv.error = undefined;
-        sv.state = 'END';
+        transition(sv, 'END');
         if (failure) {
           logger.error(
             { model: entry.name, version: sv.version, error: sv.error?.message },
@@ -421,28 +508,39 @@ export class ModelManager {
       sv.metadataJson = metadataJson(entry.name, sv.version, info.signatures);
       sv.replicas = workers;
       for (const w of workers) this.#supervise(entry, sv, w);
-      sv.state = 'AVAILABLE';
+      sv.lastUsed = Date.now();
+      transition(sv, 'AVAILABLE');
       logger.info(
         { model: entry.name, version: sv.version, loadMillis: Math.round(info.loadMillis), backends: info.backends },
         'Successfully loaded servable version',
       );
-      this.#publish();
+      this.#publish(entry);
     } finally {
-      this.#releaseLoadSlot();
+      if (slot) this.#releaseLoadSlot();
     }
   }
 
   async #unload(entry: ModelEntry, sv: ServableVersion): Promise<void> {
     sv.unloaded = true;
-    if (sv.state === 'LOADING') return; // #load notices `unloaded` and ends it.
-    sv.state = 'UNLOADING';
-    this.#publish();
+    if (sv.state === 'LOADING' || sv.state === 'START') return; // #load notices `unloaded` and ends it.
+    if (sv.state === 'IDLE') {
+      transition(sv, 'END');
+      this.#publish(entry);
+      return;
+    }
+    if (sv.state === 'UNLOADING') {
+      // Being evicted: it ends instead of going back to IDLE.
+      await sv.evicting;
+      return;
+    }
+    transition(sv, 'UNLOADING');
+    this.#publish(entry);
     this.#options.logger.info({ model: entry.name, version: sv.version }, 'Unloading servable version');
     const started = Date.now();
     const replicas = sv.replicas;
     sv.replicas = [];
     await Promise.allSettled(replicas.map((w) => w.stop()));
-    sv.state = 'END';
+    transition(sv, 'END');
     this.#options.logger.info(
       { model: entry.name, version: sv.version, unloadMillis: Date.now() - started },
       'Done unloading servable version',
@@ -450,11 +548,11 @@ export class ModelManager {
   }
 
   /** Restarts a replica that exits on its own, with exponential backoff. */
-  #supervise(entry: ModelEntry, sv: ServableVersion, worker: WorkerProcess): void {
+  #supervise(entry: ModelEntry, sv: ServableVersion, worker: ManagedReplica): void {
     worker.once('exit', (reason: string) => {
       const { logger } = this.#options;
       sv.replicas = sv.replicas.filter((w) => w !== worker);
-      this.#publish();
+      this.#publish(entry);
       if (this.#shuttingDown || sv.unloaded || sv.state !== 'AVAILABLE') return;
       const delay = Math.min(RESTART_BASE_MS * 2 ** sv.restartAttempts, RESTART_MAX_MS);
       sv.restartAttempts++;
@@ -464,9 +562,9 @@ export class ModelManager {
     });
   }
 
-  async #restart(entry: ModelEntry, sv: ServableVersion, dead: WorkerProcess): Promise<void> {
+  async #restart(entry: ModelEntry, sv: ServableVersion, dead: ManagedReplica): Promise<void> {
     if (this.#shuttingDown || sv.unloaded || sv.state !== 'AVAILABLE') return;
-    const worker = new WorkerProcess(dead.spec, this.#options.worker);
+    const worker = this.#createReplica(dead.spec);
     try {
       await worker.start();
     } catch (err) {
@@ -490,49 +588,344 @@ export class ModelManager {
       if (sv.replicas.includes(worker) && Date.now() - healthySince >= 30_000) sv.restartAttempts = 0;
     }, 30_000).unref();
     this.#options.logger.info({ model: entry.name, version: sv.version, pid: worker.pid }, 'Worker restarted');
-    this.#publish();
+    this.#publish(entry);
   }
 
   /** Recomputes labels, builds the routing snapshot from current state and swaps it in. */
-  #publish(): void {
-    const models = new Map<string, ModelRoute>();
-    for (const entry of this.#models.values()) {
-      if (!entry.config) continue;
-      const byVersion = new Map<number, VersionRoute>();
-      for (const sv of entry.versions.values()) {
-        // A version whose replicas are all restarting stays routable: requests get a fast 503.
-        if (sv.state !== 'AVAILABLE') continue;
+  /** Publishes `entry` at the end of this turn of the event loop, with any others changed meanwhile. */
+  #publishSoon(entry: ModelEntry): void {
+    this.#dirty.add(entry);
+    if (this.#dirty.size === 1) setImmediate(() => this.#flushPublish());
+  }
+
+  #flushPublish(): void {
+    if (this.#dirty.size === 0) return;
+    const entries = [...this.#dirty];
+    this.#dirty.clear();
+    this.#publish(...entries);
+  }
+
+  /**
+   * Rebuilds the routes of `only` (every model when none is given), then swaps in a new table. Routes
+   * of other models are reused, so a load or an eviction among a thousand models rebuilds one.
+   */
+  #publish(...only: ModelEntry[]): void {
+    const entries = only.length > 0 ? only : [...this.#models.values()];
+    if (only.length === 0) this.#routes.clear();
+    for (const entry of entries) {
+      const route = entry.config ? this.#modelRoute(entry, entry.config) : undefined;
+      if (route) this.#routes.set(entry.name, route);
+      else this.#routes.delete(entry.name);
+    }
+    this.#table = new RoutingTable(++this.#generation, new Map(this.#routes));
+    this.#options.onChange?.();
+  }
+
+  /** Recomputes a configured model's labels and builds its routes from current state. */
+  #modelRoute(entry: ModelEntry, config: ModelConfig): ModelRoute {
+    const byVersion = new Map<number, VersionRoute>();
+    const onDemand = this.#options.loadOnDemand === true;
+    for (const sv of entry.versions.values()) {
+      // A version whose replicas are all restarting stays routable: requests get a fast 503.
+      if (sv.state === 'AVAILABLE') {
         byVersion.set(sv.version, {
           model: entry.name,
           version: sv.version,
           replicas: sv.replicas,
           metadataJson: sv.metadataJson,
           signatures: sv.info?.signatures ?? {},
-          platform: entry.config.platform,
+          platform: config.platform,
+          ...(onDemand
+            ? { acquire: () => this.#acquire(entry, sv), load: (deadline: number | undefined) => this.#awaitLoad(entry, sv, deadline) }
+            : {}),
         });
-      }
-      for (const [version, rv] of this.#remote.get(entry.name) ?? []) {
-        const local = byVersion.get(version);
-        byVersion.set(version, {
+      } else if (onDemand && !sv.unloaded && (sv.state === 'IDLE' || sv.state === 'LOADING' || sv.state === 'UNLOADING')) {
+        // Not loaded (yet, or any more): routable, and the request path waits for its load.
+        byVersion.set(sv.version, {
           model: entry.name,
-          version,
-          replicas: local ? [...local.replicas, ...rv.replicas] : rv.replicas,
-          metadataJson: local?.metadataJson ?? rv.metadataJson,
-          signatures: local?.signatures ?? rv.signatures,
-          platform: entry.config.platform,
+          version: sv.version,
+          replicas: [],
+          metadataJson: sv.metadataJson,
+          signatures: sv.info?.signatures ?? {},
+          platform: config.platform,
+          acquire: () => this.#acquire(entry, sv),
+          load: (deadline) => this.#awaitLoad(entry, sv, deadline),
         });
       }
-      entry.labels = resolveLabels(
-        entry.config.labels,
-        entry.labels.active,
-        (v) => byVersion.has(v),
-        this.#options.allowUnavailableLabels,
-      );
-      const available = [...byVersion.values()].sort((a, b) => b.version - a.version);
-      models.set(entry.name, { name: entry.name, available, byVersion, labels: entry.labels.active });
     }
-    this.#table = new RoutingTable(++this.#generation, models);
-    this.#options.onChange?.();
+    for (const [version, rv] of this.#remote.get(entry.name) ?? []) {
+      const local = byVersion.get(version);
+      // Served elsewhere in the fleet: no need to load it here (local replicas join once loaded).
+      const localLoaded = local !== undefined && local.replicas.length > 0;
+      byVersion.set(version, {
+        model: entry.name,
+        version,
+        replicas: local ? [...local.replicas, ...rv.replicas] : rv.replicas,
+        metadataJson: local?.metadataJson || rv.metadataJson,
+        signatures: local?.metadataJson ? local.signatures : rv.signatures,
+        platform: config.platform,
+        ...(localLoaded && local.acquire && local.load ? { acquire: local.acquire, load: local.load } : {}),
+      });
+    }
+    entry.labels = resolveLabels(
+      config.labels,
+      entry.labels.active,
+      (v) => byVersion.has(v),
+      this.#options.allowUnavailableLabels,
+    );
+    const available = [...byVersion.values()].sort((a, b) => b.version - a.version);
+    return { name: entry.name, available, byVersion, labels: entry.labels.active };
+  }
+
+  /** On demand, version loaded: holds it (no eviction) for one request and gives its current route. */
+  #acquire(entry: ModelEntry, sv: ServableVersion): { route: VersionRoute; release: () => void } | undefined {
+    if (sv.state !== 'AVAILABLE') return undefined;
+    const route = this.#table.resolve(entry.name, String(sv.version));
+    sv.lastUsed = Date.now();
+    sv.waiting++;
+    let held = true;
+    return {
+      route,
+      release: () => {
+        if (held) {
+          held = false;
+          sv.waiting--;
+        }
+      },
+    };
+  }
+
+  /**
+   * On demand: resolves with the version's route once it is AVAILABLE, loading it if no load is under
+   * way (one load, shared by every request waiting for it), bounded by `deadline`. `release` ends the
+   * request's hold on the version (it cannot be evicted until then).
+   */
+  async #awaitLoad(
+    entry: ModelEntry,
+    sv: ServableVersion,
+    deadline: number | undefined,
+  ): Promise<{ route: VersionRoute; release: () => void }> {
+    sv.waiting++;
+    let held = true;
+    const release = () => {
+      if (held) {
+        held = false;
+        sv.waiting--;
+      }
+    };
+    try {
+      sv.lastUsed = Date.now();
+      if (sv.state !== 'AVAILABLE') await withDeadline(this.#demand(entry, sv), deadline, entry.name, sv.version);
+      if (sv.state !== 'AVAILABLE') {
+        throw sv.error ?? new ServingError(Code.UNAVAILABLE, `Servable ${entry.name} version ${sv.version} could not be loaded`);
+      }
+      return { route: this.#table.resolve(entry.name, String(sv.version)), release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  /** The one on-demand load of `sv` (after its eviction, if one is under way). */
+  #demand(entry: ModelEntry, sv: ServableVersion): Promise<void> {
+    sv.demand ??= (async () => {
+      try {
+        if (sv.evicting) await sv.evicting;
+        if (sv.state === 'IDLE' && !sv.unloaded && !this.#shuttingDown) {
+          sv.error = undefined;
+          const load = this.#load(entry, sv, 'on_demand');
+          this.#pendingLoads.add(load);
+          try {
+            await load;
+          } finally {
+            this.#pendingLoads.delete(load);
+            this.#publish(entry);
+          }
+        }
+        if (sv.state !== 'AVAILABLE') {
+          throw sv.error ?? new ServingError(Code.UNAVAILABLE, `Servable ${entry.name} version ${sv.version} is not available`);
+        }
+      } finally {
+        sv.demand = undefined;
+      }
+    })();
+    return sv.demand;
+  }
+
+  /**
+   * Moves `incoming` to LOADING once it may load (false: it must not, the gateway is stopping or the
+   * version was unloaded). With --max_loaded_versions it first unloads least recently used idle
+   * versions until it fits (eviction.ts), waiting while every loaded version has requests in flight.
+   * The room check and the move to LOADING happen with no await between them, so concurrent loads
+   * never both take the last slot.
+   */
+  async #makeRoom(
+    _incomingEntry: ModelEntry,
+    incoming: ServableVersion,
+  ): Promise<{ ok: boolean; reuse?: ManagedReplica | undefined }> {
+    const limit = this.#options.loadOnDemand ? (this.#options.maxLoadedVersions ?? 0) : 0;
+    let waitingSince: number | undefined;
+    for (;;) {
+      if (this.#shuttingDown || incoming.unloaded) return { ok: false };
+      if (limit <= 0) {
+        transition(incoming, 'LOADING');
+        return { ok: true };
+      }
+      const byKey = new Map<string, [ModelEntry, ServableVersion]>();
+      const candidates: EvictionCandidate[] = [];
+      for (const entry of this.#models.values()) {
+        for (const sv of entry.versions.values()) {
+          if (sv === incoming) continue;
+          const key = `${entry.name}:${sv.version}`;
+          byKey.set(key, [entry, sv]);
+          let inFlight = sv.waiting;
+          for (const r of sv.replicas) inFlight += r.inFlight;
+          candidates.push({ key, state: sv.state, inFlight, lastUsed: sv.lastUsed });
+        }
+      }
+      const plan = planEviction(candidates, limit);
+      if (plan.victims.length === 0 && !plan.blocked) {
+        transition(incoming, 'LOADING');
+        return { ok: true };
+      }
+      if (plan.victims.length === 1 && !plan.blocked) {
+        // One victim, an ONNX worker like the incoming one: hand its process over instead of
+        // stopping it and starting another (no await, so the slot passes straight to `incoming`).
+        const [entry, victim] = byKey.get(plan.victims[0]!)!;
+        const reuse = this.#reusable(_incomingEntry, entry, victim);
+        if (reuse) {
+          this.#options.logger.info(
+            { model: entry.name, version: victim.version, idleMs: Date.now() - victim.lastUsed, for: { model: _incomingEntry.name, version: incoming.version }, limit, reuse: true },
+            'Evicting least recently used servable version',
+          );
+          modelEvictions.inc();
+          transition(victim, 'UNLOADING');
+          victim.replicas = [];
+          victim.evictions++;
+          victim.restartAttempts = 0;
+          transition(victim, victim.unloaded ? 'END' : 'IDLE');
+          transition(incoming, 'LOADING');
+          this.#publish(entry, _incomingEntry);
+          return { ok: true, reuse };
+        }
+      }
+      const evictions = plan.victims.map((key) => {
+        const [entry, victim] = byKey.get(key)!;
+        this.#options.logger.info(
+          {
+            model: entry.name,
+            version: victim.version,
+            idleMs: Date.now() - victim.lastUsed,
+            for: { model: _incomingEntry.name, version: incoming.version },
+            limit,
+          },
+          'Evicting least recently used servable version',
+        );
+        modelEvictions.inc();
+        return this.#evict(entry, victim);
+      });
+      if (evictions.length > 0) {
+        await Promise.allSettled(evictions);
+        continue;
+      }
+      if (waitingSince === undefined) {
+        waitingSince = Date.now();
+        this.#options.logger.warn(
+          { model: _incomingEntry.name, version: incoming.version, limit },
+          'Every loaded servable version has requests in flight; waiting to make room',
+        );
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** A started standby worker, if any (and starts another in its place when there is room). */
+  async #takeStandby(): Promise<ManagedReplica | undefined> {
+    const ready = this.#standby.shift();
+    if (ready) {
+      this.#fillStandby();
+      return ready;
+    }
+    // One is starting and nobody waits for it yet: waiting for it costs less than starting another.
+    if (this.#standbyStarting > this.#standbyWaiters.length) {
+      return new Promise((resolve) => this.#standbyWaiters.push(resolve));
+    }
+    return undefined;
+  }
+
+  /**
+   * Keeps --standby_workers ONNX processes started with no model. With --max_loaded_versions they
+   * only take room under the limit (loaded versions + standbys ≤ the limit), so at the limit there
+   * are none: a load then reuses its victim's process instead.
+   */
+  #fillStandby(): void {
+    const want = this.#options.loadOnDemand ? (this.#options.standbyWorkers ?? 0) : 0;
+    if (want <= 0 || this.#shuttingDown || this.#options.spawnLocal === false) return;
+    if (![...this.#models.values()].some((e) => e.config?.platform === 'onnx')) return;
+    const limit = this.#options.maxLoadedVersions ?? 0;
+    let held = 0;
+    for (const entry of this.#models.values()) for (const sv of entry.versions.values()) if (holdsWorkers(sv.state)) held++;
+    // Started a few at a time (as many as --num_load_threads), so a burst of them does not starve
+    // the gateway or the loads that requests wait for.
+    while (
+      this.#standby.length + this.#standbyStarting < want &&
+      this.#standbyStarting < Math.max(1, this.#options.loadConcurrency) &&
+      (limit <= 0 || held + this.#standby.length + this.#standbyStarting < limit)
+    ) {
+      this.#standbyStarting++;
+      const worker = this.#createReplica({ model: '', version: 0, platform: 'onnx', versionPath: '', standby: true });
+      worker.start().then(
+        () => {
+          this.#standbyStarting--;
+          if (this.#shuttingDown) {
+            void worker.stop();
+            return;
+          }
+          const waiter = this.#standbyWaiters.shift();
+          if (waiter) {
+            waiter(worker);
+          } else {
+            this.#standby.push(worker);
+            worker.once('exit', () => {
+              this.#standby = this.#standby.filter((w) => w !== worker);
+            });
+          }
+          this.#fillStandby();
+        },
+        (err: unknown) => {
+          this.#standbyStarting--;
+          this.#standbyWaiters.shift()?.(undefined);
+          this.#options.logger.warn({ err: (err as Error).message }, 'Standby worker failed to start');
+        },
+      );
+    }
+  }
+
+  /** The victim's one worker, if it may be handed over to the incoming version (both ONNX, one replica each). */
+  #reusable(incomingEntry: ModelEntry, victimEntry: ModelEntry, victim: ServableVersion): ManagedReplica | undefined {
+    if (Math.max(1, this.#options.replicas) !== 1 || victim.replicas.length !== 1) return undefined;
+    if (incomingEntry.config?.platform !== 'onnx' || victimEntry.config?.platform !== 'onnx') return undefined;
+    const replica = victim.replicas[0]!;
+    return replica.reassign ? replica : undefined;
+  }
+
+  /** Unloads an idle AVAILABLE version to make room; it goes back to IDLE (or END if no longer configured). */
+  #evict(entry: ModelEntry, sv: ServableVersion): Promise<void> {
+    transition(sv, 'UNLOADING');
+    sv.evicting = (async () => {
+      this.#publish(entry);
+      const replicas = sv.replicas;
+      sv.replicas = [];
+      await Promise.allSettled(replicas.map((w) => w.stop()));
+      sv.evictions++;
+      sv.restartAttempts = 0;
+      if (sv.state === 'UNLOADING') transition(sv, sv.unloaded || this.#shuttingDown ? 'END' : 'IDLE');
+      this.#options.logger.info({ model: entry.name, version: sv.version }, 'Evicted servable version');
+      this.#publish(entry);
+    })().finally(() => {
+      sv.evicting = undefined;
+    });
+    return sv.evicting;
   }
 
   async #acquireLoadSlot(): Promise<void> {
@@ -556,7 +949,54 @@ function isTransient(err: unknown): boolean {
   return err.code === Code.UNKNOWN || err.code === Code.DEADLINE_EXCEEDED || err.code === Code.UNAVAILABLE;
 }
 
+function newVersion(version: number, path: string, state: 'START' | 'IDLE'): ServableVersion {
+  return {
+    version,
+    path,
+    state,
+    error: undefined,
+    replicas: [],
+    info: undefined,
+    metadataJson: '',
+    unloaded: false,
+    restartAttempts: 0,
+    lastUsed: 0,
+    waiting: 0,
+    demand: undefined,
+    evicting: undefined,
+    evictions: 0,
+  };
+}
+
+/** Waits for `p` until `deadline` (epoch ms; undefined or 0 = no bound). */
+async function withDeadline(p: Promise<void>, deadline: number | undefined, model: string, version: number): Promise<void> {
+  if (!deadline) return p;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new ServingError(Code.DEADLINE_EXCEEDED, `Deadline exceeded while loading servable ${model} version ${version}`)),
+      Math.max(0, deadline - Date.now()),
+    );
+  });
+  try {
+    await Promise.race([p, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** What status says of a version that waits for a request (TF's START with a plain message). */
+const IDLE_MESSAGE = 'Not loaded: loads on its first request (--load_on_demand)';
+const EVICTED_MESSAGE = 'Unloaded to stay within --max_loaded_versions: loads again on its next request';
+
 function statusOf(sv: ServableVersion): ModelVersionStatus {
+  if (sv.state === 'IDLE') {
+    return {
+      version: String(sv.version),
+      state: servableState(sv.state),
+      status: { error_code: 'OK', error_message: sv.evictions > 0 ? EVICTED_MESSAGE : IDLE_MESSAGE },
+    };
+  }
   if (sv.state === 'AVAILABLE' && sv.replicas.length === 0) {
     // Every replica died and is being restarted: not available, but not ended either.
     return {
@@ -568,34 +1008,7 @@ function statusOf(sv: ServableVersion): ModelVersionStatus {
   const err = sv.error;
   return {
     version: String(sv.version),
-    state: sv.state,
+    state: servableState(sv.state),
     status: { error_code: err ? codeName(err.code) : 'OK', error_message: err ? err.message : '' },
   };
-}
-
-function tensorInfoJson(info: TensorInfo): object {
-  return {
-    dtype: info.dtype,
-    tensor_shape:
-      info.shape === null
-        ? { dim: [], unknown_rank: true }
-        : { dim: info.shape.map((d) => ({ size: String(d), name: '' })), unknown_rank: false },
-    name: info.name,
-  };
-}
-
-/**
- * The body of `GET /v1/models/<name>[/versions/<v>]/metadata`, laid out as TF Serving concatenates it:
- * the ModelSpec, then the SignatureDefMap nested under `metadata.signature_def.signature_def`.
- */
-export function metadataJson(model: string, version: number, signatures: Record<string, SignatureDef>): string {
-  const sigs: Record<string, object> = {};
-  for (const [name, sig] of Object.entries(signatures)) {
-    const map = (side: Record<string, TensorInfo>) =>
-      Object.fromEntries(Object.entries(side).map(([alias, info]) => [alias, tensorInfoJson(info)]));
-    sigs[name] = { inputs: map(sig.inputs), outputs: map(sig.outputs), method_name: sig.methodName, defaults: {} };
-  }
-  const spec = JSON.stringify({ name: model, signature_name: '', version: String(version) }, null, 1);
-  const defs = JSON.stringify({ signature_def: sigs }, null, 1);
-  return `{\n"model_spec":${spec},\n"metadata": {"signature_def": ${defs}}\n}\n`;
 }

@@ -34,7 +34,8 @@ export interface AdminApiOptions {
 export function modelsNotReady(manager: ModelManager): string[] {
   return manager.configuredModels().filter((name) => {
     try {
-      return !manager.status(name).some((s) => s.state === 'AVAILABLE');
+      // --load_on_demand: a version waiting for its first request (START, not failed) counts as ready.
+      return !manager.status(name).some((s) => s.state === 'AVAILABLE' || (manager.loadOnDemand && s.state === 'START'));
     } catch {
       return true;
     }

@@ -14,7 +14,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { Code, codeName, errorBody, httpStatus, ServingError, toServingError } from '../../common/errors.js';
 import { Kind } from '../../common/worker-protocol.js';
 import type { ModelManager } from '../manager/model-manager.js';
-import { forwardToWorker } from '../routing/forward.js';
+import { forwardToWorker, routeWithMetadata } from '../routing/forward.js';
 import { CancelSlot } from '../fleet/worker-channel.js';
 import { observeRequest } from '../metrics.js';
 import type { Logger } from '../../common/logger.js';
@@ -89,7 +89,7 @@ async function dispatch(request: FastifyRequest, reply: FastifyReply, options: R
     } else if (method === 'GET') {
       const m = GET_PATH.exec(path);
       if (m) {
-        getModel(reply, options.manager, m);
+        await getModel(reply, options.manager, m);
         return;
       }
     }
@@ -184,10 +184,11 @@ function decode(raw: string, failure: string): string {
   }
 }
 
-function getModel(reply: FastifyReply, manager: ModelManager, m: RegExpExecArray): void {
+async function getModel(reply: FastifyReply, manager: ModelManager, m: RegExpExecArray): Promise<void> {
   const spec = specFromMatch(m);
   if (m[4] === 'metadata') {
-    const route = manager.table.resolve(spec.name, spec.version, spec.label);
+    // --load_on_demand: a version never loaded loads first (its signatures come from its worker).
+    const route = await routeWithMetadata(manager.table.resolve(spec.name, spec.version, spec.label));
     sendJson(reply, 200, route.metadataJson);
     return;
   }

@@ -53,6 +53,30 @@ function checkCapacity(route: VersionRoute): void {
 }
 
 export async function forwardToWorker(route: VersionRoute, request: WorkerRequest): Promise<WorkerAnswer> {
+  if (route.acquire && route.load) {
+    // --load_on_demand: hold the loaded version, or wait (bounded by the deadline) for its one load.
+    const held = route.acquire() ?? (await route.load(request.deadline));
+    try {
+      return await forwardLoaded(held.route, request);
+    } finally {
+      held.release();
+    }
+  }
+  return forwardLoaded(route, request);
+}
+
+/**
+ * A route whose metadata is known: a version loaded on demand that never loaded yet is loaded first
+ * (an evicted version answers from its last load without loading).
+ */
+export async function routeWithMetadata(route: VersionRoute, deadline?: number): Promise<VersionRoute> {
+  if (!route.load || route.metadataJson !== '') return route;
+  const { route: loaded, release } = await route.load(deadline);
+  release();
+  return loaded;
+}
+
+async function forwardLoaded(route: VersionRoute, request: WorkerRequest): Promise<WorkerAnswer> {
   checkCapacity(route);
   let worker: Replica = RoutingTable.pick(route);
   for (let attempt = 0; ; attempt++) {

@@ -23,6 +23,20 @@ export interface VersionRoute {
   readonly signatures: Readonly<Record<string, SignatureDef>>;
   /** The model's configured platform (`onnx`, `tensorflow`), for v2 model metadata. */
   readonly platform?: string;
+  /**
+   * --load_on_demand only. `acquire`: if the version is loaded now, holds it for one request (it is not
+   * evicted until `release`) and gives its current route; otherwise undefined, and `load` makes it
+   * AVAILABLE (or waits for the load under way) within `deadline`, then does the same. Both mark the
+   * version used (least-recently-used eviction).
+   */
+  readonly acquire?: () => HeldRoute | undefined;
+  readonly load?: (deadline: number | undefined) => Promise<HeldRoute>;
+}
+
+/** A route held for one request (see VersionRoute.acquire). */
+export interface HeldRoute {
+  readonly route: VersionRoute;
+  readonly release: () => void;
 }
 
 export interface ModelRoute {

@@ -73,6 +73,8 @@ export interface GatewayProcessOptions {
   waitForModels?: string[];
   startTimeoutMs?: number;
   env?: Record<string, string>;
+  /** The gateway entry to run (default: this build's dist/gateway/main.js; benches pass an older build's). */
+  main?: string;
 }
 
 export class GatewayProcess {
@@ -87,7 +89,7 @@ export class GatewayProcess {
     this.restPort = options.restPort;
     this.grpcPort = options.grpcPort;
     const args = [
-      GATEWAY_MAIN,
+      options.main ?? GATEWAY_MAIN,
       `--rest_api_port=${options.restPort}`,
       '--rest_api_host=127.0.0.1',
       `--port=${options.grpcPort ?? 0}`,

@@ -383,3 +383,29 @@ function nodeName(node: Uint8Array): string {
   }
   return '(unnamed)';
 }
+
+/**
+ * Run by a standby worker (--standby) before it is given a model: the onnx.proto root and a first
+ * session (onnxruntime sets up its environment then), on a one-node Identity model built here, so the
+ * assigned model's load pays neither.
+ */
+export async function prewarmOnnx(options: RuntimeOptions): Promise<void> {
+  const root = loadProtoRoot(['onnx/onnx.proto']);
+  valueInfoType ??= root.lookupType('onnx.ValueInfoProto');
+  const valueInfo = (name: string) => ({ name, type: { tensor_type: { elem_type: 1, shape: { dim: [{ dim_value: 1 }] } } } });
+  const Model = root.lookupType('onnx.ModelProto');
+  const bytes = Model.encode(
+    Model.fromObject({
+      ir_version: 8,
+      opset_import: [{ domain: '', version: 13 }],
+      graph: { name: 'prewarm', node: [{ op_type: 'Identity', input: ['x'], output: ['y'] }], input: [valueInfo('x')], output: [valueInfo('y')] },
+    }),
+  ).finish();
+  const session = await ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: options.intraOpThreads,
+    interOpNumThreads: options.interOpThreads,
+    graphOptimizationLevel: 'all',
+  });
+  await session.run({ x: new ort.Tensor('float32', Float32Array.of(1), [1]) });
+  await session.release();
+}

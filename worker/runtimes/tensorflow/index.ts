@@ -1,6 +1,5 @@
 /** The `tensorflow` platform runtime and the helpers the worker needs around it. */
 import { loadProtoRoot, PRECOMPILED_ROOTS } from '../../../common/protos.js';
-import { ThreadedRuntime, type ThreadedRuntimeOptions } from '../threaded-runtime.js';
 import { TensorFlowRuntime, type TensorFlowLoadOptions } from './tensorflow-runtime.js';
 
 export { TensorFlowRuntime, INTERPRETER_BACKEND, type TensorFlowLoadOptions } from './tensorflow-runtime.js';
@@ -43,15 +42,4 @@ export async function loadInThread(args: ThreadLoadArgs): Promise<TensorFlowRunt
   return runtime;
 }
 
-/**
- * Loads a SavedModel on its own thread with the ONNX fast path on (unless `options.fastPath` is
- * false): what the worker process serves for the `tensorflow` platform.
- */
-export function loadThreadedTensorFlowRuntime(
-  versionDir: string,
-  options: Omit<TensorFlowLoadOptions, 'log'>,
-  threadOptions: ThreadedRuntimeOptions & { logFields?: Record<string, unknown>; quiet?: boolean } = {},
-): Promise<ThreadedRuntime> {
-  const args: ThreadLoadArgs = { versionDir, options: { fastPath: true, ...options }, logFields: threadOptions.logFields, quiet: threadOptions.quiet };
-  return ThreadedRuntime.load({ module: new URL('./index.js', import.meta.url).href, factory: 'loadInThread', args }, threadOptions);
-}
+export { loadThreadedTensorFlowRuntime } from './threaded.js';
