@@ -29,8 +29,11 @@ import type { EndpointRecord } from '../../common/shared-state.js';
 import { aspiredVersions } from '../repository/version-policy.js';
 import { isVersionComplete, listVersionFolders } from '../repository/version-folders.js';
 import { RoutingTable, type ModelRoute, type VersionRoute } from '../routing/routing-table.js';
-import { resolveLabels, type LabelState } from './version-labels.js';
-import { modelEvictions, modelLoads, workerRestarts } from '../metrics.js';
+import type { LabelState } from './version-labels.js';
+import { buildModelRoute } from './routes.js';
+import { modelEvictions, modelLoads } from '../metrics.js';
+import { Supervisor, type ManagedReplica } from './supervisor.js';
+import { StandbyPool } from './standby-pool.js';
 import { metadataJson } from '../rest/metadata-json.js';
 import { holdsWorkers, servableState, transition, type ServableState, type VersionState } from './version-state.js';
 import { planEviction, type EvictionCandidate } from './eviction.js';
@@ -38,18 +41,7 @@ import { planEviction, type EvictionCandidate } from './eviction.js';
 export type { ServableState } from './version-state.js';
 export { metadataJson } from '../rest/metadata-json.js';
 
-/** A local replica the manager starts, supervises and stops (a WorkerProcess, or a fake in tests). */
-export interface ManagedReplica extends Replica {
-  readonly spec: WorkerSpec;
-  /** The worker's Unix socket (local workers), for the shared view. */
-  readonly socketPath?: string;
-  start(): Promise<ReadyInfo>;
-  stop(): Promise<void>;
-  /** An exit nobody asked for (the supervisor restarts it). */
-  once(event: 'exit', listener: (reason: string) => void): unknown;
-  /** Hands the running process over to another version (ONNX workers); `start()` on the result loads it. */
-  reassign?(spec: WorkerSpec): ManagedReplica;
-}
+export type { ManagedReplica } from './supervisor.js';
 
 export interface ModelVersionStatus {
   version: string;
@@ -96,6 +88,7 @@ interface RemoteVersion {
 }
 
 interface ServableVersion {
+  readonly model: string;
   readonly version: number;
   readonly path: string;
   state: VersionState;
@@ -117,6 +110,8 @@ interface ServableVersion {
   evicting: Promise<void> | undefined;
   /** Times it was evicted (status says so while it is IDLE again). */
   evictions: number;
+  /** Counts its loads: a replica lost in one load is not restarted in the next. */
+  generation: number;
 }
 
 interface ModelEntry {
@@ -136,8 +131,6 @@ const SETTLE_MS = 200;
 /** ...unless its model file is still missing after this long: then it loads and reports the error. */
 const GIVE_UP_MS = 30_000;
 const LOAD_PROGRESS_MS = 5_000;
-const RESTART_BASE_MS = 100;
-const RESTART_MAX_MS = 10_000;
 
 export class ModelManager {
   readonly #options: ManagerOptions;
@@ -157,17 +150,38 @@ export class ModelManager {
   #remoteById = new Map<string, RemoteReplica>();
   /** Every endpoint in the shared view, for fleet-wide status. */
   #fleet: EndpointRecord[] = [];
-  /** Started standby workers (no model), and how many are starting. */
-  #standby: ManagedReplica[] = [];
-  #standbyStarting = 0;
-  /** Loads waiting for a standby that is starting. */
-  #standbyWaiters: Array<(worker: ManagedReplica | undefined) => void> = [];
+  /** --standby_workers (undefined without --load_on_demand). */
+  readonly #standby: StandbyPool | undefined;
 
   readonly #createReplica: (spec: WorkerSpec) => ManagedReplica;
+  readonly #supervisor: Supervisor;
 
   constructor(options: ManagerOptions) {
     this.#options = options;
     this.#createReplica = options.createReplica ?? ((spec) => new WorkerProcess(spec, options.worker));
+    const want = options.loadOnDemand ? (options.standbyWorkers ?? 0) : 0;
+    this.#standby =
+      want > 0 && options.spawnLocal !== false
+        ? new StandbyPool({
+            want,
+            concurrency: options.loadConcurrency,
+            create: () => this.#createReplica({ model: '', version: 0, platform: 'onnx', versionPath: '', standby: true }),
+            mayStart: (inPool) => {
+              if (this.#shuttingDown || ![...this.#models.values()].some((e) => e.config?.platform === 'onnx')) return false;
+              const limit = options.maxLoadedVersions ?? 0;
+              return limit <= 0 || this.#heldVersions() + inPool < limit;
+            },
+            logger: options.logger,
+          })
+        : undefined;
+    this.#supervisor = new Supervisor({
+      createReplica: this.#createReplica,
+      logger: options.logger,
+      onChange: (target) => {
+        const entry = this.#models.get(target.model);
+        if (entry) this.#publish(entry);
+      },
+    });
   }
 
   /** --load_on_demand is on. */
@@ -208,7 +222,7 @@ export class ModelManager {
     this.#publish();
     const reconciles = Promise.all([...this.#models.values()].map((e) => this.#reconcile(e)));
     // Standby workers start once the config is in force, so they never delay serving it.
-    void reconciles.then(() => this.#fillStandby());
+    void reconciles.then(() => this.#standby?.fill());
     if (!wait) return;
     await reconciles;
     this.#flushPublish();
@@ -328,9 +342,9 @@ export class ModelManager {
   /** Stops every worker (draining in-flight requests first). */
   async shutdown(): Promise<void> {
     this.#shuttingDown = true;
-    for (const waiter of this.#standbyWaiters.splice(0)) waiter(undefined);
+    const standbys = this.#standby?.close();
     await this.settled();
-    const stops: Promise<void>[] = this.#standby.splice(0).map((w) => w.stop());
+    const stops: Promise<void>[] = standbys ? [standbys] : [];
     for (const entry of this.#models.values()) {
       for (const sv of entry.versions.values()) {
         for (const w of sv.replicas) stops.push(w.stop());
@@ -395,7 +409,7 @@ export class ModelManager {
       }
       if (this.#options.loadOnDemand) {
         // Known at once, loaded on its first request.
-        entry.versions.set(v, newVersion(v, dir, 'IDLE'));
+        entry.versions.set(v, newVersion(entry.name, v, dir, 'IDLE'));
         added = true;
       } else {
         this.#startLoad(entry, v, dir);
@@ -424,7 +438,7 @@ export class ModelManager {
   }
 
   #startLoad(entry: ModelEntry, version: number, path: string): void {
-    const sv = newVersion(version, path, 'START');
+    const sv = newVersion(entry.name, version, path, 'START');
     entry.versions.set(version, sv);
     const load = this.#load(entry, sv, 'eager').finally(() => {
       this.#pendingLoads.delete(load);
@@ -454,7 +468,7 @@ export class ModelManager {
       }
       modelLoads.inc({ reason });
       const spec: WorkerSpec = { model: entry.name, version: sv.version, platform: config.platform, versionPath: sv.path };
-      const standby = room.reuse ? undefined : reason === 'on_demand' && config.platform === 'onnx' ? await this.#takeStandby() : undefined;
+      const standby = room.reuse ? undefined : reason === 'on_demand' && config.platform === 'onnx' ? await this.#standby?.take() : undefined;
       const reuse = room.reuse ?? standby;
       const worker = room.reuse ? 'evicted' : standby ? 'standby' : 'new';
       if (!slot && (!reuse || Math.max(1, this.#options.replicas) > 1)) {
@@ -507,7 +521,9 @@ export class ModelManager {
       sv.info = info;
       sv.metadataJson = metadataJson(entry.name, sv.version, info.signatures);
       sv.replicas = workers;
-      for (const w of workers) this.#supervise(entry, sv, w);
+      const generation = ++sv.generation;
+      const stillWanted = () => !this.#shuttingDown && !sv.unloaded && sv.state === 'AVAILABLE' && sv.generation === generation;
+      for (const w of workers) this.#supervisor.watch(sv, w, stillWanted);
       sv.lastUsed = Date.now();
       transition(sv, 'AVAILABLE');
       logger.info(
@@ -547,51 +563,6 @@ export class ModelManager {
     );
   }
 
-  /** Restarts a replica that exits on its own, with exponential backoff. */
-  #supervise(entry: ModelEntry, sv: ServableVersion, worker: ManagedReplica): void {
-    worker.once('exit', (reason: string) => {
-      const { logger } = this.#options;
-      sv.replicas = sv.replicas.filter((w) => w !== worker);
-      this.#publish(entry);
-      if (this.#shuttingDown || sv.unloaded || sv.state !== 'AVAILABLE') return;
-      const delay = Math.min(RESTART_BASE_MS * 2 ** sv.restartAttempts, RESTART_MAX_MS);
-      sv.restartAttempts++;
-      workerRestarts.inc({ model: entry.name, version: String(sv.version) });
-      logger.warn({ model: entry.name, version: sv.version, reason, delayMs: delay }, 'Worker exited; restarting');
-      setTimeout(() => void this.#restart(entry, sv, worker), delay).unref();
-    });
-  }
-
-  async #restart(entry: ModelEntry, sv: ServableVersion, dead: ManagedReplica): Promise<void> {
-    if (this.#shuttingDown || sv.unloaded || sv.state !== 'AVAILABLE') return;
-    const worker = this.#createReplica(dead.spec);
-    try {
-      await worker.start();
-    } catch (err) {
-      const delay = Math.min(RESTART_BASE_MS * 2 ** sv.restartAttempts, RESTART_MAX_MS);
-      sv.restartAttempts++;
-      this.#options.logger.error(
-        { model: entry.name, version: sv.version, err: (err as Error).message, delayMs: delay },
-        'Worker restart failed; retrying',
-      );
-      setTimeout(() => void this.#restart(entry, sv, dead), delay).unref();
-      return;
-    }
-    if (this.#shuttingDown || sv.unloaded || sv.state !== 'AVAILABLE') {
-      await worker.stop();
-      return;
-    }
-    sv.replicas = [...sv.replicas, worker];
-    this.#supervise(entry, sv, worker);
-    const healthySince = Date.now();
-    setTimeout(() => {
-      if (sv.replicas.includes(worker) && Date.now() - healthySince >= 30_000) sv.restartAttempts = 0;
-    }, 30_000).unref();
-    this.#options.logger.info({ model: entry.name, version: sv.version, pid: worker.pid }, 'Worker restarted');
-    this.#publish(entry);
-  }
-
-  /** Recomputes labels, builds the routing snapshot from current state and swaps it in. */
   /** Publishes `entry` at the end of this turn of the event loop, with any others changed meanwhile. */
   #publishSoon(entry: ModelEntry): void {
     this.#dirty.add(entry);
@@ -623,59 +594,32 @@ export class ModelManager {
 
   /** Recomputes a configured model's labels and builds its routes from current state. */
   #modelRoute(entry: ModelEntry, config: ModelConfig): ModelRoute {
-    const byVersion = new Map<number, VersionRoute>();
-    const onDemand = this.#options.loadOnDemand === true;
-    for (const sv of entry.versions.values()) {
-      // A version whose replicas are all restarting stays routable: requests get a fast 503.
-      if (sv.state === 'AVAILABLE') {
-        byVersion.set(sv.version, {
-          model: entry.name,
-          version: sv.version,
-          replicas: sv.replicas,
-          metadataJson: sv.metadataJson,
-          signatures: sv.info?.signatures ?? {},
-          platform: config.platform,
-          ...(onDemand
-            ? { acquire: () => this.#acquire(entry, sv), load: (deadline: number | undefined) => this.#awaitLoad(entry, sv, deadline) }
-            : {}),
-        });
-      } else if (onDemand && !sv.unloaded && (sv.state === 'IDLE' || sv.state === 'LOADING' || sv.state === 'UNLOADING')) {
-        // Not loaded (yet, or any more): routable, and the request path waits for its load.
-        byVersion.set(sv.version, {
-          model: entry.name,
-          version: sv.version,
-          replicas: [],
-          metadataJson: sv.metadataJson,
-          signatures: sv.info?.signatures ?? {},
-          platform: config.platform,
-          acquire: () => this.#acquire(entry, sv),
-          load: (deadline) => this.#awaitLoad(entry, sv, deadline),
-        });
-      }
-    }
-    for (const [version, rv] of this.#remote.get(entry.name) ?? []) {
-      const local = byVersion.get(version);
-      // Served elsewhere in the fleet: no need to load it here (local replicas join once loaded).
-      const localLoaded = local !== undefined && local.replicas.length > 0;
-      byVersion.set(version, {
-        model: entry.name,
-        version,
-        replicas: local ? [...local.replicas, ...rv.replicas] : rv.replicas,
-        metadataJson: local?.metadataJson || rv.metadataJson,
-        signatures: local?.metadataJson ? local.signatures : rv.signatures,
-        platform: config.platform,
-        ...(localLoaded && local.acquire && local.load ? { acquire: local.acquire, load: local.load } : {}),
-      });
-    }
-    entry.labels = resolveLabels(
-      config.labels,
-      entry.labels.active,
-      (v) => byVersion.has(v),
-      this.#options.allowUnavailableLabels,
-    );
-    const available = [...byVersion.values()].sort((a, b) => b.version - a.version);
-    return { name: entry.name, available, byVersion, labels: entry.labels.active };
+    const { route, labels } = buildModelRoute({
+      name: entry.name,
+      platform: config.platform,
+      local: [...entry.versions.values()].map((sv) => ({
+        version: sv.version,
+        state: sv.state,
+        unloaded: sv.unloaded,
+        replicas: sv.replicas,
+        metadataJson: sv.metadataJson,
+        signatures: sv.info?.signatures ?? {},
+      })),
+      remote: this.#remote.get(entry.name),
+      configuredLabels: config.labels,
+      previousLabels: entry.labels.active,
+      allowUnavailableLabels: this.#options.allowUnavailableLabels,
+      onDemand: this.#options.loadOnDemand
+        ? (version) => {
+            const sv = entry.versions.get(version)!;
+            return { acquire: () => this.#acquire(entry, sv), load: (deadline) => this.#awaitLoad(entry, sv, deadline) };
+          }
+        : undefined,
+    });
+    entry.labels = labels;
+    return route;
   }
+
 
   /** On demand, version loaded: holds it (no eviction) for one request and gives its current route. */
   #acquire(entry: ModelEntry, sv: ServableVersion): { route: VersionRoute; release: () => void } | undefined {
@@ -839,66 +783,11 @@ export class ModelManager {
     }
   }
 
-  /** A started standby worker, if any (and starts another in its place when there is room). */
-  async #takeStandby(): Promise<ManagedReplica | undefined> {
-    const ready = this.#standby.shift();
-    if (ready) {
-      this.#fillStandby();
-      return ready;
-    }
-    // One is starting and nobody waits for it yet: waiting for it costs less than starting another.
-    if (this.#standbyStarting > this.#standbyWaiters.length) {
-      return new Promise((resolve) => this.#standbyWaiters.push(resolve));
-    }
-    return undefined;
-  }
-
-  /**
-   * Keeps --standby_workers ONNX processes started with no model. With --max_loaded_versions they
-   * only take room under the limit (loaded versions + standbys ≤ the limit), so at the limit there
-   * are none: a load then reuses its victim's process instead.
-   */
-  #fillStandby(): void {
-    const want = this.#options.loadOnDemand ? (this.#options.standbyWorkers ?? 0) : 0;
-    if (want <= 0 || this.#shuttingDown || this.#options.spawnLocal === false) return;
-    if (![...this.#models.values()].some((e) => e.config?.platform === 'onnx')) return;
-    const limit = this.#options.maxLoadedVersions ?? 0;
+  /** Versions holding workers now (what --max_loaded_versions counts). */
+  #heldVersions(): number {
     let held = 0;
     for (const entry of this.#models.values()) for (const sv of entry.versions.values()) if (holdsWorkers(sv.state)) held++;
-    // Started a few at a time (as many as --num_load_threads), so a burst of them does not starve
-    // the gateway or the loads that requests wait for.
-    while (
-      this.#standby.length + this.#standbyStarting < want &&
-      this.#standbyStarting < Math.max(1, this.#options.loadConcurrency) &&
-      (limit <= 0 || held + this.#standby.length + this.#standbyStarting < limit)
-    ) {
-      this.#standbyStarting++;
-      const worker = this.#createReplica({ model: '', version: 0, platform: 'onnx', versionPath: '', standby: true });
-      worker.start().then(
-        () => {
-          this.#standbyStarting--;
-          if (this.#shuttingDown) {
-            void worker.stop();
-            return;
-          }
-          const waiter = this.#standbyWaiters.shift();
-          if (waiter) {
-            waiter(worker);
-          } else {
-            this.#standby.push(worker);
-            worker.once('exit', () => {
-              this.#standby = this.#standby.filter((w) => w !== worker);
-            });
-          }
-          this.#fillStandby();
-        },
-        (err: unknown) => {
-          this.#standbyStarting--;
-          this.#standbyWaiters.shift()?.(undefined);
-          this.#options.logger.warn({ err: (err as Error).message }, 'Standby worker failed to start');
-        },
-      );
-    }
+    return held;
   }
 
   /** The victim's one worker, if it may be handed over to the incoming version (both ONNX, one replica each). */
@@ -949,8 +838,9 @@ function isTransient(err: unknown): boolean {
   return err.code === Code.UNKNOWN || err.code === Code.DEADLINE_EXCEEDED || err.code === Code.UNAVAILABLE;
 }
 
-function newVersion(version: number, path: string, state: 'START' | 'IDLE'): ServableVersion {
+function newVersion(model: string, version: number, path: string, state: 'START' | 'IDLE'): ServableVersion {
   return {
+    model,
     version,
     path,
     state,
@@ -965,6 +855,7 @@ function newVersion(version: number, path: string, state: 'START' | 'IDLE'): Ser
     demand: undefined,
     evicting: undefined,
     evictions: 0,
+    generation: 0,
   };
 }
 

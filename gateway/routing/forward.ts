@@ -52,17 +52,18 @@ function checkCapacity(route: VersionRoute): void {
   }
 }
 
-export async function forwardToWorker(route: VersionRoute, request: WorkerRequest): Promise<WorkerAnswer> {
-  if (route.acquire && route.load) {
-    // --load_on_demand: hold the loaded version, or wait (bounded by the deadline) for its one load.
-    const held = route.acquire() ?? (await route.load(request.deadline));
-    try {
-      return await forwardLoaded(held.route, request);
-    } finally {
-      held.release();
-    }
+export function forwardToWorker(route: VersionRoute, request: WorkerRequest): Promise<WorkerAnswer> {
+  return route.acquire && route.load ? forwardOnDemand(route, request) : forwardLoaded(route, request);
+}
+
+/** --load_on_demand: hold the loaded version, or wait (bounded by the deadline) for its one load. */
+async function forwardOnDemand(route: VersionRoute, request: WorkerRequest): Promise<WorkerAnswer> {
+  const held = route.acquire!() ?? (await route.load!(request.deadline));
+  try {
+    return await forwardLoaded(held.route, request);
+  } finally {
+    held.release();
   }
-  return forwardLoaded(route, request);
 }
 
 /**

@@ -8,13 +8,16 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
+import type protobuf from 'protobufjs';
+import { loadProtoRoot } from '../../common/protos.js';
 import { request } from 'undici';
 import { startGateway, type Gateway } from '../../gateway/gateway.js';
 import { registry } from '../../gateway/metrics.js';
 import { makeHalfPlusTwo } from '../../scripts/make-example-models.js';
 import { workerProcesses } from '../helpers/gateway-process.js';
-import { tempDir, testFlags, writeModel } from '../helpers/repo.js';
+import { freePort, tempDir, testFlags, writeModel } from '../helpers/repo.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -187,5 +190,79 @@ describe('--load_on_demand with a standby worker (real workers)', () => {
     // a took the first standby; b the replacement started meanwhile (or a fresh process); one more stands by.
     await until('two loaded and one standby', () => workers().length === 3);
     assert.ok(workers().some((w) => w.pid === standby!.pid), 'the standby process serves a model now');
+  });
+});
+
+describe('--load_on_demand over gRPC (real workers)', () => {
+  type Msg = Record<string, any>;
+  let gw: Gateway;
+  let client: grpc.Client & Record<string, (...args: any[]) => any>;
+  const workers = () => workerProcesses(process.pid);
+
+  before(async () => {
+    const dir = await tempDir();
+    for (const m of ['a', 'b']) await writeModel(dir, m, '1', makeHalfPlusTwo());
+    const configFile = path.join(dir, 'models.config');
+    await writeFile(
+      configFile,
+      'model_config_list {\n config { name: "a" base_path: "a" model_platform: "onnx" }\n config { name: "b" base_path: "b" model_platform: "onnx" }\n}\n',
+    );
+    const port = await freePort();
+    gw = await startGateway(
+      await testFlags([`--model_config_file=${configFile}`, `--port=${port}`, '--grpc_api_host=127.0.0.1', '--load_on_demand', '--standby_workers=0']),
+      silent,
+    );
+    // Workers of the gateways above may still be exiting.
+    await until('no workers left from earlier tests', () => workers().length === 0);
+    const root = loadProtoRoot(['tensorflow_serving/apis/prediction_service.proto', 'tensorflow_serving/apis/model_service.proto']);
+    const def: Record<string, grpc.MethodDefinition<Msg, Msg>> = {};
+    for (const service of ['tensorflow.serving.PredictionService', 'tensorflow.serving.ModelService']) {
+      for (const m of root.lookupService(service).methodsArray) {
+        const req = m.resolvedRequestType as protobuf.Type;
+        const res = m.resolvedResponseType as protobuf.Type;
+        def[m.name] = {
+          path: `/${service}/${m.name}`,
+          requestStream: false,
+          responseStream: false,
+          requestSerialize: (o: Msg) => Buffer.from(req.encode(req.fromObject(o)).finish()),
+          requestDeserialize: (b: Buffer) => req.decode(b),
+          responseSerialize: (o: Msg) => Buffer.from(res.encode(o).finish()),
+          responseDeserialize: (b: Buffer) => res.toObject(res.decode(b), { longs: String, enums: String, oneofs: true }),
+        };
+      }
+    }
+    const Ctor = grpc.makeGenericClientConstructor(def as grpc.ServiceDefinition, 'both');
+    client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as typeof client;
+  });
+  after(async () => {
+    client?.close();
+    await gw?.close();
+  });
+
+  const call = (method: string, request: Msg): Promise<Msg> =>
+    new Promise((resolve, reject) =>
+      client[method]!(request, new grpc.Metadata(), { deadline: Date.now() + 20_000 }, (err: grpc.ServiceError | null, out: Msg) =>
+        err ? reject(err) : resolve(out),
+      ),
+    );
+
+  it('GetModelStatus answers START without loading; concurrent Predicts share one load', async () => {
+    const status = await call('GetModelStatus', { model_spec: { name: 'a' } });
+    assert.deepEqual(status.model_version_status.map((v: Msg) => [v.version, v.state]), [['1', 'START']]);
+    assert.equal(workers().length, 0);
+    const outs = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        call('Predict', { model_spec: { name: 'a' }, inputs: { x: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: 2 }] }, float_val: [1, 2] } } }),
+      ),
+    );
+    for (const out of outs) assert.deepEqual(out.outputs.y.float_val, [2.5, 3]);
+    assert.deepEqual(workers().map((w) => w.model), ['a']);
+  });
+
+  it('GetModelMetadata of a version never loaded loads it and answers its signatures', async () => {
+    const out = await call('GetModelMetadata', { model_spec: { name: 'b' }, metadata_field: ['signature_def'] });
+    assert.equal(out.model_spec.version.value, '1');
+    assert.equal(out.metadata.signature_def.type_url, 'type.googleapis.com/tensorflow.serving.SignatureDefMap');
+    assert.deepEqual(workers().map((w) => w.model).sort(), ['a', 'b']);
   });
 });

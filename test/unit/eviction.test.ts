@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { FlagError, parseFlags } from '../../gateway/flags.js';
 import { planEviction, type EvictionCandidate } from '../../gateway/manager/eviction.js';
 import { IllegalTransition, servableState, transition, TRANSITIONS, type VersionState } from '../../gateway/manager/version-state.js';
 
@@ -112,5 +113,18 @@ describe('version state machine', () => {
   it('status shows IDLE as TF Serving\'s START', () => {
     assert.equal(servableState('IDLE'), 'START');
     assert.equal(servableState('AVAILABLE'), 'AVAILABLE');
+  });
+});
+
+describe('flags', () => {
+  it('default: eager loading, no limit, standby workers only matter with --load_on_demand', () => {
+    const f = parseFlags([], {});
+    assert.deepEqual([f.load_on_demand, f.max_loaded_versions, f.standby_workers], [false, 0, 2]);
+  });
+  it('--max_loaded_versions needs --load_on_demand and is not negative', () => {
+    assert.throws(() => parseFlags(['--max_loaded_versions=3'], {}), FlagError);
+    assert.throws(() => parseFlags(['--load_on_demand', '--max_loaded_versions=-1'], {}), FlagError);
+    const f = parseFlags(['--load_on_demand', '--max_loaded_versions=20'], {});
+    assert.deepEqual([f.load_on_demand, f.max_loaded_versions], [true, 20]);
   });
 });
