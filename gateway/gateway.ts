@@ -120,6 +120,7 @@ export async function startGateway(flags: Flags, log: Logger = rootLogger): Prom
     onChange: () => shared?.syncEndpoints(localEndpoints()),
     worker: {
       loadTimeoutMs: flags.worker_load_timeout_ms,
+      smallHeap: flags.load_on_demand,
       drainTimeoutMs: flags.worker_drain_timeout_ms,
       intraOpThreads: flags.tensorflow_intra_op_parallelism,
       connections: flags.worker_connections,

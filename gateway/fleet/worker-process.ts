@@ -26,14 +26,17 @@ import { WorkerChannel } from './worker-channel.js';
 const WORKER_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../worker/main.js');
 
 /**
- * V8 flags of every worker (after the gateway's own execArgv). A worker's heap is small and short-lived
- * per request, so the young generation is capped at 1 MB semi-spaces (V8's default grows them to 16 MB
- * after traffic, memory each idle worker then keeps). The old generation is left at V8's default so big
- * requests (a 4000×784 float tensor as JSON) still fit. Measured with 10 workers of a tiny ONNX
- * model: idle, 24 → 23 MB PSS each; after 100 predicts of 4,000 floats each, 38.6 → 32.6 MB, and
- * 24.5 MB after 15 s idle (V8's memory reducer gives the rest back on its own).
+ * V8 flags of workers that are one of many (`smallHeap`, with --load_on_demand). A worker's heap is
+ * small and short-lived per request, so the young generation is capped at 1 MB semi-spaces (V8's
+ * default grows them to 16 MB after traffic, memory each idle worker then keeps). The old generation is
+ * left at V8's default so big requests (a 4000×784 float tensor as JSON) still fit. Measured with 10
+ * workers of a tiny ONNX model: idle, 24 → 23 MB PSS each; after 100 predicts of 4,000 floats each,
+ * 38.6 → 32.6 MB, and 24.5 MB after 15 s idle (V8's memory reducer gives the rest back on its own).
+ * The cap costs throughput under load (more scavenges: in bench/serving.ts a worker's CPU per request
+ * rose 21 → 25 µs for tiny REST, 20 → 34 µs for tiny gRPC, 67 → 105 µs for the batched 784-1024-1024-10
+ * MLP), so eagerly loaded workers, which serve the traffic of few models, keep V8's defaults.
  */
-export const WORKER_EXEC_ARGV: readonly string[] = ['--max-semi-space-size=1'];
+export const SMALL_HEAP_EXEC_ARGV: readonly string[] = ['--max-semi-space-size=1'];
 
 const HEALTH_INTERVAL_MS = 250;
 const HEALTH_TIMEOUT_MS = 500;
@@ -64,6 +67,8 @@ export interface WorkerSpec {
 
 export interface WorkerOptions {
   loadTimeoutMs: number;
+  /** Run with a small young generation (many workers, little traffic each: --load_on_demand). */
+  smallHeap?: boolean;
   /** Deadline for in-flight requests when stopping, before the worker is killed. */
   drainTimeoutMs: number;
   intraOpThreads: number;
@@ -159,7 +164,7 @@ export class WorkerProcess extends EventEmitter {
             }
           : {}),
       }),
-      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', execArgv: [...process.execArgv, ...WORKER_EXEC_ARGV] },
+      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', execArgv: [...process.execArgv, ...(o.smallHeap ? SMALL_HEAP_EXEC_ARGV : [])] },
     );
     return this.#attach(child);
   }
