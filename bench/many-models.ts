@@ -22,7 +22,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
-import { makeHalfPlusTwo } from '../scripts/make-example-models.js';
+import { makeHalfPlusTwo, mulberry32 } from '../scripts/make-example-models.js';
 import { GatewayProcess, workerProcesses } from '../test/helpers/gateway-process.js';
 import { freePort, tempDir, writeModel } from '../test/helpers/repo.js';
 import { percentile, updateResults } from './results.js';
@@ -90,21 +90,9 @@ async function repository(n: number): Promise<{ dir: string; configFile: string;
   return { dir, configFile, monitoringFile };
 }
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** `count` model names drawn from `hot` of the `models` with Zipf(1) popularity. */
 function zipfRequests(models: number, hot: number, count: number): string[] {
-  const random = rng(14);
+  const random = mulberry32(14);
   const stride = Math.max(1, Math.floor(models / hot));
   const names = Array.from({ length: hot }, (_, r) => `m${String((r * stride) % models).padStart(4, '0')}`);
   const weights = names.map((_, r) => 1 / (r + 1));

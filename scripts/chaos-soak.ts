@@ -26,7 +26,7 @@ import { percentile, updateResults } from '../bench/results.js';
 import { GatewayProcess, childProcesses, rssBytes } from '../test/helpers/gateway-process.js';
 import { RedisServer } from '../test/helpers/redis.js';
 import { freePort, tempDir, writeModel } from '../test/helpers/repo.js';
-import { makeAddSub, makeHalfPlusTwo, makeMlp } from './make-example-models.js';
+import { makeAddSub, makeHalfPlusTwo, makeMlp, mulberry32 } from './make-example-models.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -59,18 +59,7 @@ if (!(minutes > 0) || !(replicas >= 1) || !(rpsPerGateway > 0) || !(concurrency 
   process.exit(2);
 }
 
-/** mulberry32: a small seeded generator, so a run's chaos can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = prng(Number(args.seed));
+const random = mulberry32(Number(args.seed));
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
 const log = (line: string) => process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

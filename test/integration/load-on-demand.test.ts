@@ -30,6 +30,18 @@ async function until(what: string, check: () => boolean, timeoutMs = 20_000): Pr
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** A repository with models a and b (half_plus_two, version 1 each); its models.config. */
+async function twoModelRepo(): Promise<string> {
+  const dir = await tempDir();
+  for (const m of ['a', 'b']) await writeModel(dir, m, '1', makeHalfPlusTwo());
+  const configFile = path.join(dir, 'models.config');
+  await writeFile(
+    configFile,
+    'model_config_list {\n  config { name: "a" base_path: "a" model_platform: "onnx" }\n  config { name: "b" base_path: "b" model_platform: "onnx" }\n}\n',
+  );
+  return configFile;
+}
+
 describe('--load_on_demand --max_loaded_versions=2 --standby_workers=0 (real workers)', () => {
   let gw: Gateway;
   let base: string;
@@ -158,17 +170,7 @@ describe('--load_on_demand with a standby worker (real workers)', () => {
   const workers = () => workerProcesses(process.pid);
 
   before(async () => {
-    const dir = await tempDir();
-    for (const m of ['a', 'b']) await writeModel(dir, m, '1', makeHalfPlusTwo());
-    const configFile = path.join(dir, 'models.config');
-    await writeFile(
-      configFile,
-      `model_config_list {
-  config { name: "a" base_path: "a" model_platform: "onnx" }
-  config { name: "b" base_path: "b" model_platform: "onnx" }
-}
-`,
-    );
+    const configFile = await twoModelRepo();
     gw = await startGateway(
       await testFlags([`--model_config_file=${configFile}`, '--load_on_demand', '--standby_workers=1', '--file_system_poll_wait_seconds=0']),
       silent,
@@ -200,13 +202,7 @@ describe('--load_on_demand over gRPC (real workers)', () => {
   const workers = () => workerProcesses(process.pid);
 
   before(async () => {
-    const dir = await tempDir();
-    for (const m of ['a', 'b']) await writeModel(dir, m, '1', makeHalfPlusTwo());
-    const configFile = path.join(dir, 'models.config');
-    await writeFile(
-      configFile,
-      'model_config_list {\n config { name: "a" base_path: "a" model_platform: "onnx" }\n config { name: "b" base_path: "b" model_platform: "onnx" }\n}\n',
-    );
+    const configFile = await twoModelRepo();
     const port = await freePort();
     gw = await startGateway(
       await testFlags([`--model_config_file=${configFile}`, `--port=${port}`, '--grpc_api_host=127.0.0.1', '--load_on_demand', '--standby_workers=0']),

@@ -12,26 +12,17 @@ exits 1 if any check failed, 2 if the protos do not compile.
 import argparse
 import os
 import struct
-import subprocess
 import sys
-import traceback
+
+from checks import Checks, protoc
 
 
 def compile_protos(protos, workdir):
-    import grpc_tools
-
-    include = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
     files = []
     for top in ("tensorflow", "tensorflow_serving", "grpc"):
         for dirpath, _, names in os.walk(os.path.join(protos, top)):
             files += [os.path.relpath(os.path.join(dirpath, n), protos) for n in names if n.endswith(".proto")]
-    # The bundled well-known types come first, so google/protobuf/* resolve to the installed runtime.
-    cmd = [sys.executable, "-m", "grpc_tools.protoc", "-I", include, "-I", protos,
-           "--python_out", workdir, "--grpc_python_out", workdir] + sorted(files)
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.stdout.write("protoc failed:\n" + result.stdout + result.stderr)
-        sys.exit(2)
+    protoc(protos, workdir, sorted(files))
     # Generated modules import each other as packages rooted at workdir. `grpc/health/v1` must not
     # shadow the grpc runtime package, so workdir/grpc gets no __init__.py and is grafted onto it.
     for dirpath, _, names in os.walk(workdir):
@@ -61,21 +52,8 @@ def main():
     predictions = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     models = model_service_pb2_grpc.ModelServiceStub(channel)
     health = health_pb2_grpc.HealthStub(channel)
-    results = []
-
-    def check(name):
-        def run(fn):
-            try:
-                fn()
-                results.append((name, None))
-            except Exception as e:  # noqa: BLE001 - every failure is reported, not raised
-                results.append((name, "".join(traceback.format_exception_only(type(e), e)).strip()))
-            return fn
-        return run
-
-    def expect(actual, expected, what=""):
-        if actual != expected:
-            raise AssertionError("%s: expected %r, got %r" % (what, expected, actual))
+    checks = Checks()
+    check, expect = checks.check, checks.expect
 
     @check("Predict half_plus_two with float_val")
     def _():
@@ -174,15 +152,7 @@ def main():
             res = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=30)
             expect(res.status, health_pb2.HealthCheckResponse.SERVING, service)
 
-    failed = 0
-    for name, error in results:
-        if error is None:
-            print("ok - %s" % name)
-        else:
-            failed += 1
-            print("not ok - %s: %s" % (name, error))
-    print("%d passed, %d failed" % (len(results) - failed, failed))
-    sys.exit(1 if failed else 0)
+    checks.report()
 
 
 if __name__ == "__main__":

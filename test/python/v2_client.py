@@ -15,9 +15,9 @@ import http.client
 import json
 import os
 import struct
-import subprocess
 import sys
-import traceback
+
+from checks import Checks, protoc
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -72,15 +72,7 @@ def unpack(code, data, count):
 
 
 def compile_proto(protos, workdir):
-    import grpc_tools
-
-    include = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
-    cmd = [sys.executable, "-m", "grpc_tools.protoc", "-I", include, "-I", protos,
-           "--python_out", workdir, "--grpc_python_out", workdir, "inference/grpc_service.proto"]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.stdout.write("protoc failed:\n" + result.stdout + result.stderr)
-        sys.exit(2)
+    protoc(protos, workdir, ["inference/grpc_service.proto"])
     open(os.path.join(workdir, "inference", "__init__.py"), "w").close()
     sys.path.insert(0, workdir)
 
@@ -99,21 +91,8 @@ def main():
     from inference import grpc_service_pb2_grpc as pb_grpc
 
     host, port = args.rest.rsplit(":", 1)
-    results = []
-
-    def check(name):
-        def run(fn):
-            try:
-                fn()
-                results.append((name, None))
-            except Exception as e:  # noqa: BLE001 - every failure is reported, not raised
-                results.append((name, "".join(traceback.format_exception_only(type(e), e)).strip()))
-            return fn
-        return run
-
-    def expect(actual, expected, what=""):
-        if actual != expected:
-            raise AssertionError("%s: expected %r, got %r" % (what, expected, actual))
+    checks = Checks()
+    check, expect = checks.check, checks.expect
 
     def request(method, path, body=None, headers=None):
         conn = http.client.HTTPConnection(host, int(port), timeout=30)
@@ -442,15 +421,7 @@ def main():
         req.raw_input_contents[0] = b"\0" * 8
         expect_rpc_error(lambda: stub.ModelInfer(req, timeout=30), grpc.StatusCode.INVALID_ARGUMENT, "bytes of raw data")
 
-    failed = 0
-    for name, err in results:
-        if err is None:
-            print("ok - %s" % name)
-        else:
-            failed += 1
-            print("not ok - %s: %s" % (name, err))
-    print("%d passed, %d failed" % (len(results) - failed, failed))
-    sys.exit(1 if failed else 0)
+    checks.report()
 
 
 if __name__ == "__main__":
