@@ -35,6 +35,8 @@ export interface CallInfo {
   deadline: number;
   /** Fired when the client goes away before the answer. */
   cancel: CancelSlot;
+  /** The `x-modelgate-routing-key` metadata (a split label sends one key to one version). */
+  routingKey?: string | undefined;
 }
 
 export type UnaryHandler = (request: Buffer, call: CallInfo) => Promise<Uint8Array>;
@@ -177,7 +179,8 @@ function takeStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttp
       );
       return;
     }
-    handler(all.subarray(5), { deadline, cancel }).then(
+    const key = headers['x-modelgate-routing-key'];
+    handler(all.subarray(5), { deadline, cancel, routingKey: typeof key === 'string' ? key : key?.[0] }).then(
       (out) => {
         if (out.length > options.maxSendMessageSize && options.maxSendMessageSize >= 0) {
           finish(Code.RESOURCE_EXHAUSTED, `Sent message larger than max (${out.length} vs. ${options.maxSendMessageSize})`);
