@@ -6,7 +6,8 @@
  *     (weighted rendezvous over the split's versions), and of a pinned version of a split model.
  *  2. Serving throughput (wrk, REST predict of half_plus_two under `labels/stable`, c=32): one gateway
  *     whose `stable` is a plain label (version 1) and one whose `stable` is split 50/50 over versions 1
- *     and 2 (also with an `x-modelgate-routing-key` header). Both gateways hold both versions. Rounds
+ *     and 2, each also with an `x-modelgate-routing-key` header from 10,007 keys (a wrk `request`
+ *     function, the same on both, so the key columns compare with each other). Both gateways hold both versions. Rounds
  *     alternate the variants; a cell is the median of its rounds. Gateway CPU per request comes from
  *     /proc (user + system of the gateway process only), which isolates the routing cost from how the
  *     workers share the 2 cores.
@@ -92,6 +93,14 @@ function routingCost(): Array<[string, number]> {
 
 const WRK_SCRIPT = `wrk.method = "POST"
 wrk.body = '{"instances": [1.0, 2.0, 5.0]}'
+if os.getenv("ROUTING_KEYS") then
+  local n = 0
+  request = function()
+    n = n + 1
+    wrk.headers["x-modelgate-routing-key"] = "user-" .. (n % 10007)
+    return wrk.format()
+  end
+end
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.duration,
@@ -113,11 +122,10 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function wrk(url: string, script: string, pid: number, headers: string[]): Promise<Cell> {
+async function wrk(url: string, script: string, pid: number, keys: boolean): Promise<Cell> {
   const cpu0 = cpuSeconds(pid);
-  const { stdout } = await run('wrk', ['-t1', '-c32', `-d${SECONDS}s`, '--timeout', '10s', ...headers.flatMap((h) => ['-H', h]), '-s', script, url], {
-    maxBuffer: 1 << 20,
-  });
+  const env = keys ? { ...process.env, ROUTING_KEYS: '1' } : process.env;
+  const { stdout } = await run('wrk', ['-t1', '-c32', `-d${SECONDS}s`, '--timeout', '10s', '-s', script, url], { env, maxBuffer: 1 << 20 });
   const cpu = cpuSeconds(pid) - cpu0;
   const m = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(stdout);
   if (!m) throw new Error(`unexpected wrk output: ${stdout}`);
@@ -170,16 +178,17 @@ async function serving(): Promise<Array<[string, Cell]>> {
   await writeFile(script, WRK_SCRIPT);
   const plain = await startGateway(dir, []);
   const split = await startGateway(dir, [`--traffic_config_file=${path.join(dir, 'traffic.config')}`]);
-  const variants: Array<[string, { url: string; child: ChildProcess }, string[]]> = [
-    ['plain label', plain, []],
-    ['split 50/50', split, []],
-    ['split 50/50 + routing key', split, ['x-modelgate-routing-key: user-42']],
+  const variants: Array<[string, { url: string; child: ChildProcess }, boolean]> = [
+    ['plain label', plain, false],
+    ['plain label + routing key header', plain, true],
+    ['split 50/50', split, false],
+    ['split 50/50 + routing key (10,007 keys)', split, true],
   ];
   const rounds = new Map<string, Cell[]>(variants.map(([name]) => [name, []]));
   try {
-    for (const [, gw, headers] of variants) await wrk(gw.url, script, gw.child.pid!, headers); // warm-up
+    for (const [, gw, keys] of variants) await wrk(gw.url, script, gw.child.pid!, keys); // warm-up
     for (let r = 0; r < ROUNDS; r++) {
-      for (const [name, gw, headers] of variants) rounds.get(name)!.push(await wrk(gw.url, script, gw.child.pid!, headers));
+      for (const [name, gw, keys] of variants) rounds.get(name)!.push(await wrk(gw.url, script, gw.child.pid!, keys));
     }
   } finally {
     plain.child.kill('SIGINT');
@@ -211,7 +220,7 @@ const lines = [
   '|---|---|',
   ...cost.map(([name, ns]) => `| ${name} | ${ns.toFixed(1)} |`),
   '',
-  `Serving throughput, REST predict of half_plus_two under \`labels/stable\`, wrk c=32, ${SECONDS} s × ${ROUNDS} rounds (medians). Both gateways hold versions 1 and 2; "split" gateways run with \`--traffic_config_file\` splitting \`stable\` 50/50 over them.`,
+  `Serving throughput, REST predict of half_plus_two under \`labels/stable\`, wrk c=32, ${SECONDS} s × ${ROUNDS} rounds (medians). Both gateways hold versions 1 and 2; the split gateway runs with \`--traffic_config_file\` splitting \`stable\` 50/50 over them, so its requests reach two workers where the plain label's reach one (more worker parallelism on 2 cores): gateway CPU per request is the like-for-like column. "+ routing key" rows set \`x-modelgate-routing-key\` per request from a wrk Lua \`request\` function (which costs wrk itself throughput), so compare them with each other.`,
   '',
   '| variant | req/s | vs plain | p50 ms | p99 ms | gateway CPU µs/req | errors |',
   '|---|---|---|---|---|---|---|',
