@@ -12,7 +12,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { parseFlags } from '../gateway/flags.js';
 import { startGateway, type Gateway } from '../gateway/gateway.js';
-import { RoutingTable, type ModelRoute, type VersionRoute } from '../gateway/routing/routing-table.js';
+import { NO_TRAFFIC_RULES, RoutingTable, type ModelRoute, type VersionRoute } from '../gateway/routing/routing-table.js';
 import { makeHalfPlusTwo } from '../scripts/make-example-models.js';
 import { RedisServer } from '../test/helpers/redis.js';
 import { freePort, tempDir, writeModel } from '../test/helpers/repo.js';
@@ -80,6 +80,8 @@ function lookupCost(n: number): number {
       available: [...routes].reverse(),
       byVersion: new Map(routes.map((r) => [r.version, r])),
       labels: new Map([['stable', 1]]),
+      splits: NO_TRAFFIC_RULES,
+      mirrors: NO_TRAFFIC_RULES,
     });
   }
   const table = new RoutingTable(1, models);

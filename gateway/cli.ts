@@ -2,7 +2,7 @@
  * The ops CLI, for people and scripts: `modelgate <command> [args] [--url URL] [--json]`.
  *
  *   status [model]                      versions and states (all models: the model list)
- *   labels [model]                      active and pending labels
+ *   labels [model]                      active and pending labels, splits and mirrors
  *   reload                              re-read models.config on the gateway (POST /v1/config:reload)
  *   wait <model> [--version N | --label L] [--timeout S]
  *                                       wait until that version (or any, or the label's) is AVAILABLE
@@ -34,8 +34,9 @@ const COMMANDS = {
   },
   labels: {
     args: '[model]',
-    summary: 'active and pending version labels of one model, or of every model',
-    details: 'Prints MODEL, LABEL, VERSION and PENDING (the version a label waits for until it is AVAILABLE).',
+    summary: 'version labels of one model, or of every model: active, pending, split and mirrored',
+    details:
+      'Prints MODEL, LABEL, VERSION, PENDING (the version a label waits for until it is AVAILABLE) and MIRROR. A split label (--traffic_config_file) shows each version with its effective share, e.g. "1:90% 2:10%" ("!": not available, its share went to the others); MIRROR shows "<version>:<percent>%".',
   },
   reload: {
     args: '',
@@ -104,6 +105,9 @@ interface ModelListing {
   model_version_status: VersionStatus[];
   labels: Record<string, string>;
   pending_labels: Record<string, string>;
+  /** --traffic_config_file: label splits with effective shares, and mirrors. */
+  splits?: Record<string, { versions: Array<{ version: string; weight: number; effective_percent: number; available: boolean }>; note?: string }>;
+  mirrors?: Record<string, { to_version: string; percent: number; available: boolean }>;
 }
 
 class Unreachable extends Error {}
@@ -144,6 +148,8 @@ async function models(base: string, name: string | undefined): Promise<ModelList
         model_version_status: status.body.model_version_status,
         labels: labels.body?.labels ?? {},
         pending_labels: labels.body?.pending_labels ?? {},
+        splits: labels.body?.splits ?? {},
+        mirrors: labels.body?.mirrors ?? {},
       },
     ];
   }
@@ -200,12 +206,26 @@ export async function runCli(argv: string[], out: NodeJS.WritableStream = proces
       }
       case 'labels': {
         const list = await models(base, model);
-        if (values.json) print(JSON.stringify({ models: list.map(({ name, labels, pending_labels }) => ({ name, labels, pending_labels })) }, null, 1) + '\n');
-        else {
-          const rows = [['MODEL', 'LABEL', 'VERSION', 'PENDING']];
+        if (values.json) {
+          const shown = list.map(({ name, labels, pending_labels, splits, mirrors }) => ({ name, labels, pending_labels, splits: splits ?? {}, mirrors: mirrors ?? {} }));
+          print(JSON.stringify({ models: shown }, null, 1) + '\n');
+        } else {
+          // A split label's VERSION lists its versions with their effective shares (`2:10%`); `!` marks a
+          // version that is not available (its share went to the others).
+          const rows = [['MODEL', 'LABEL', 'VERSION', 'PENDING', 'MIRROR']];
           for (const m of list) {
-            const names = new Set([...Object.keys(m.labels), ...Object.keys(m.pending_labels)]);
-            for (const l of [...names].sort()) rows.push([m.name, l, m.labels[l] ?? '-', m.pending_labels[l] ?? '']);
+            const splits = m.splits ?? {};
+            const mirrors = m.mirrors ?? {};
+            const names = new Set([...Object.keys(m.labels), ...Object.keys(m.pending_labels), ...Object.keys(splits), ...Object.keys(mirrors)]);
+            for (const l of [...names].sort()) {
+              const split = Object.hasOwn(splits, l) ? splits[l] : undefined;
+              const version = split
+                ? split.versions.map((v) => `${v.version}:${v.effective_percent}%${v.available ? '' : '!'}`).join(' ')
+                : (m.labels[l] ?? '-');
+              const mirror = Object.hasOwn(mirrors, l) ? mirrors[l] : undefined;
+              const mirrorText = mirror ? `${mirror.to_version}:${mirror.percent}%${mirror.available ? '' : '!'}` : '';
+              rows.push([m.name, l, version, m.pending_labels[l] ?? '', mirrorText]);
+            }
           }
           print(table(rows));
         }

@@ -43,6 +43,17 @@ export const FLAG_SPECS = {
     help: 'also re-read the config every N s (it is watched for changes regardless); 0 = watch only',
   },
   watch_model_config_file: { kind: 'bool', default: 'true', help: 'extension: reload when the config file changes' },
+  traffic_config_file: {
+    kind: 'string',
+    default: '',
+    help: 'extension: text-format modelgate.traffic.TrafficConfig: label splits by weight and mirrors; watched and reloaded with the model config',
+  },
+  mirror_max_inflight: {
+    kind: 'int',
+    default: '16',
+    help: 'extension: mirrored requests in flight at most (all models); further mirror copies are dropped and counted',
+  },
+  mirror_timeout_ms: { kind: 'int', default: '10000', help: 'extension: deadline of each mirrored request, in ms' },
   allow_version_labels_for_unavailable_models: {
     kind: 'bool',
     default: 'false',

@@ -19,6 +19,8 @@ import { adminApi } from './rest/admin-api.js';
 import { restAccess } from './rest/access-hooks.js';
 import { loadSslConfig, type AccessTokens } from './access.js';
 import { setMaxInFlightPerVersion } from './routing/forward.js';
+import { setMirrorLimits } from './routing/mirror.js';
+import { loadTrafficFile } from './config/traffic-config.js';
 import { setConfiguredModelCheck } from './metrics.js';
 import { readFile } from 'node:fs/promises';
 import { loadMonitoringConfig, monitoringApi } from './rest/monitoring-api.js';
@@ -99,6 +101,9 @@ export async function batchingFromFlags(flags: Flags): Promise<{ options: Batchi
 export async function startGateway(flags: Flags, log: Logger = rootLogger): Promise<Gateway> {
   const batching = await batchingFromFlags(flags);
   const config = await configFromFlags(flags);
+  // A bad traffic file stops startup, as a bad models.config does (file:line:col).
+  if (flags.traffic_config_file) config.traffic = await loadTrafficFile(flags.traffic_config_file, config);
+  setMirrorLimits(flags.mirror_max_inflight, flags.mirror_timeout_ms);
   const monitoring = flags.monitoring_config_file ? await loadMonitoringConfig(flags.monitoring_config_file) : undefined;
   const tokens: AccessTokens = { admin: flags.admin_token, api: flags.api_token };
   setMaxInFlightPerVersion(flags.max_inflight_per_version);
@@ -153,6 +158,7 @@ export async function startGateway(flags: Flags, log: Logger = rootLogger): Prom
     manager,
     logger: log,
     file,
+    trafficFile: flags.traffic_config_file || undefined,
     initial: config,
     watch: flags.watch_model_config_file,
     pollSeconds: flags.model_config_file_poll_wait_seconds,

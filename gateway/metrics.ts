@@ -11,6 +11,8 @@
  *   modelgate_worker_restarts_total{model, version}
  *   modelgate_config_reloads_total{result}
  *   modelgate_redis_connected, modelgate_model_versions{model, state}
+ *   modelgate_mirror_requests_total{model, version, api, code}, modelgate_mirror_request_duration_seconds{model, version, api},
+ *   modelgate_mirror_dropped_total{model, version, reason}   (mirroring, --traffic_config_file)
  * prom-client's default process series for the gateway process (process_resident_memory_bytes,
  * nodejs_heap_size_used_bytes, nodejs_external_memory_bytes, event loop lag, GC, …),
  * and every local worker's own series (batching queue depth, batch sizes), scraped from the worker
@@ -271,4 +273,47 @@ export function relabelWorkerMetrics(text: string, model: string, version: numbe
     );
   }
   return out.join('\n');
+}
+
+const mirrorRequests = new RequestFamily(
+  'modelgate_mirror_requests_total',
+  'Mirrored requests (--traffic_config_file) per model, version mirrored to, API and TF status code; their answers are discarded.',
+);
+const mirrorDuration = new RequestFamily(
+  'modelgate_mirror_request_duration_seconds',
+  'Latency of mirrored requests per model, version mirrored to and API, in seconds (all status codes).',
+  LATENCY_BUCKETS_US.map((us) => us / 1e6),
+);
+const mirrorDropped = new RequestFamily(
+  'modelgate_mirror_dropped_total',
+  'Mirror copies not sent, per model, version and reason (inflight_limit: --mirror_max_inflight reached; unavailable: the version takes no requests).',
+);
+
+/** Mirror series bound once per (model, version, api, code) or (model, version, reason). */
+const mirrorSeries = new Map<string, { count: SeriesValues; duration: SeriesValues | undefined }>();
+
+/** One mirrored request's outcome. */
+export function observeMirror(model: string, version: number, api: string, code: number, seconds: number): void {
+  const key = `${model}\u0000${version}\u0000${api}\u0000${code}`;
+  let s = mirrorSeries.get(key);
+  if (!s) {
+    if (mirrorSeries.size >= MAX_BOUND_SERIES) mirrorSeries.clear();
+    const v = String(version);
+    s = { count: mirrorRequests.bind({ model, version: v, api, code: codeName(code) }), duration: mirrorDuration.bind({ model, version: v, api }) };
+    mirrorSeries.set(key, s);
+  }
+  mirrorRequests.observe(s.count, 1);
+  mirrorDuration.observe(s.duration as SeriesValues, seconds);
+}
+
+/** One mirror copy dropped. */
+export function countMirrorDrop(model: string, version: number, reason: 'inflight_limit' | 'unavailable'): void {
+  const key = `drop\u0000${model}\u0000${version}\u0000${reason}`;
+  let s = mirrorSeries.get(key);
+  if (!s) {
+    if (mirrorSeries.size >= MAX_BOUND_SERIES) mirrorSeries.clear();
+    s = { count: mirrorDropped.bind({ model, version: String(version), reason }), duration: undefined };
+    mirrorSeries.set(key, s);
+  }
+  mirrorDropped.observe(s.count, 1);
 }

@@ -1,10 +1,11 @@
 /**
- * Keeps the manager on the current models.config: watches the file (chokidar; editors' write-and-rename
+ * Keeps the manager on the current models.config and traffic file (--traffic_config_file): watches the files (chokidar; editors' write-and-rename
  * included, debounced), optionally re-reads it every N seconds (TF's
  * --model_config_file_poll_wait_seconds), and takes explicit reloads (REST admin route; TF's
  * HandleReloadConfigRequest).
  *
- * A reload is parse → validate → apply. A config that fails to parse or validate changes nothing: the
+ * A reload reads both files (the traffic file is checked against the models it is applied with) and is
+ * parse → validate → apply. A config that fails to parse or validate changes nothing: the
  * last good config stays in force, and the error (with file:line:col) is logged, kept for the status
  * endpoint, and counted. Reloads run one at a time; changes that arrive meanwhile fold into one more.
  */
@@ -14,6 +15,7 @@ import chokidar, { type FSWatcher } from 'chokidar';
 import type { Logger } from '../../common/logger.js';
 import type { ModelManager } from '../manager/model-manager.js';
 import { parseServerConfig, type ServerConfig } from './model-config.js';
+import { loadTrafficFile } from './traffic-config.js';
 import { configReloads } from '../metrics.js';
 
 export interface ReloadResult {
@@ -34,6 +36,8 @@ export interface ConfigSourceOptions {
   logger: Logger;
   /** The file to follow; undefined for configs built from flags. */
   file: string | undefined;
+  /** --traffic_config_file, followed beside `file` (undefined: no splits or mirrors). */
+  trafficFile?: string | undefined;
   initial: ServerConfig;
   watch: boolean;
   pollSeconds: number;
@@ -42,6 +46,10 @@ export interface ConfigSourceOptions {
 
 export interface ConfigStatus {
   source: string;
+  /** --traffic_config_file, when set. */
+  traffic_source: string | null;
+  /** Splits and mirrors in force. */
+  traffic: { label_splits: number; mirrors: number } | null;
   generation: number;
   reloads: { ok: number; failed: number };
   last_reload: ReloadResult | null;
@@ -73,24 +81,24 @@ export class ConfigSource {
 
   /** Starts following the file (idempotent). */
   start(): void {
-    const { file, watch, pollSeconds } = this.#options;
-    if (!file || this.#watcher || this.#pollTimer) return;
+    const { file, trafficFile, watch, pollSeconds } = this.#options;
+    if ((!file && !trafficFile) || this.#watcher || this.#pollTimer) return;
     if (watch) {
-      // Watch the folder, not the file: a rename-over replaces the file's inode. Every other entry of
-      // the folder is ignored, so files that change often beside the config (logs, models) cost nothing.
-      const folder = path.resolve(path.dirname(file));
-      const target = path.resolve(file);
-      this.#watcher = chokidar.watch(folder, {
+      // Watch the folders, not the files: a rename-over replaces the file's inode. Every other entry of
+      // the folders is ignored, so files that change often beside the config (logs, models) cost nothing.
+      const targets = new Set([file, trafficFile].filter((f): f is string => f !== undefined).map((f) => path.resolve(f)));
+      const folders = new Set([...targets].map((t) => path.dirname(t)));
+      this.#watcher = chokidar.watch([...folders], {
         depth: 0,
         ignoreInitial: true,
         awaitWriteFinish: false,
         ignored: (p: string) => {
           const abs = path.resolve(p);
-          return abs !== folder && abs !== target;
+          return !folders.has(abs) && !targets.has(abs);
         },
       });
       const onEvent = (changed: string) => {
-        if (path.resolve(changed) === path.resolve(file)) this.#debounced();
+        if (targets.has(path.resolve(changed))) this.#debounced();
       };
       this.#watcher.on('add', onEvent).on('change', onEvent);
       this.#watcher.on('error', (err) => this.#options.logger.warn({ err }, 'config watcher error'));
@@ -129,8 +137,11 @@ export class ConfigSource {
   }
 
   status(): ConfigStatus {
+    const traffic = this.#current.traffic;
     return {
       source: this.#current.source,
+      traffic_source: this.#options.trafficFile ? path.resolve(this.#options.trafficFile) : null,
+      traffic: traffic ? { label_splits: traffic.splits.length, mirrors: traffic.mirrors.length } : null,
       generation: this.#generation,
       reloads: { ok: this.#ok, failed: this.#failed },
       last_reload: this.#last,
@@ -138,18 +149,20 @@ export class ConfigSource {
     };
   }
 
-  /** Re-reads the config file (a no-op apart from re-checking when nothing changed). */
+  /** Re-reads the config files (a no-op apart from re-checking when nothing changed). */
   reloadFromFile(trigger: string, wait = false): Promise<ReloadResult> {
     const file = this.#options.file;
-    if (!file) {
+    if (!file && !this.#options.trafficFile) {
       return Promise.resolve(this.#record(trigger, new Error('no --model_config_file to reload from')));
     }
-    // Coalesce: while a reload runs, at most one more is queued, and it reads the newest file.
+    // Coalesce: while a reload runs, at most one more is queued, and it reads the newest files.
     this.#queued ??= this.#enqueue(async () => {
       this.#queued = undefined;
       let config: ServerConfig;
       try {
-        config = parseServerConfig(await readFile(file, 'utf8'), path.resolve(file));
+        // Without a models file (--model_base_path), only the traffic file is re-read.
+        const models = file ? parseServerConfig(await readFile(file, 'utf8'), path.resolve(file)) : { ...this.#current };
+        config = await this.#withTraffic(models);
       } catch (err) {
         return this.#record(trigger, err as Error);
       }
@@ -172,7 +185,7 @@ export class ConfigSource {
       const where = this.#options.file ? path.resolve(this.#options.file) : path.resolve('request.config');
       let config: ServerConfig;
       try {
-        config = parseServerConfig(text, where);
+        config = await this.#withTraffic(parseServerConfig(text, where));
       } catch (err) {
         return this.#record(trigger, err as Error);
       }
@@ -182,7 +195,22 @@ export class ConfigSource {
 
   /** Applies an already validated config (the gRPC HandleReloadConfigRequest path). */
   reloadFromConfig(config: ServerConfig, trigger: string, wait: boolean): Promise<ReloadResult> {
-    return this.#enqueue(() => this.#apply(config, trigger, wait));
+    return this.#enqueue(async () => {
+      let withTraffic: ServerConfig;
+      try {
+        withTraffic = await this.#withTraffic(config);
+      } catch (err) {
+        return this.#record(trigger, err as Error);
+      }
+      return this.#apply(withTraffic, trigger, wait);
+    });
+  }
+
+  /** `models` with the traffic file's splits and mirrors, checked against its models. */
+  async #withTraffic(models: ServerConfig): Promise<ServerConfig> {
+    const { traffic: _previous, ...rest } = models;
+    const file = this.#options.trafficFile;
+    return file ? { ...rest, traffic: await loadTrafficFile(file, rest) } : rest;
   }
 
   #debounced(): void {

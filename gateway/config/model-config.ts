@@ -18,6 +18,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import type protobuf from 'protobufjs';
 import { loadProtoRoot } from '../../common/protos.js';
 import { parseTextFormat, type SourcePos } from '../../common/text-format.js';
+import type { TrafficConfig } from './traffic-config.js';
 
 export type Platform = 'tensorflow' | 'onnx';
 
@@ -40,6 +41,8 @@ export interface ServerConfig {
   /** Where the config came from: a file path, or a description such as `--model_base_path`. */
   source: string;
   models: ModelConfig[];
+  /** Label splits and mirrors from --traffic_config_file, checked against `models`. */
+  traffic?: TrafficConfig;
 }
 
 export class ConfigError extends Error {

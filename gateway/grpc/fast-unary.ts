@@ -35,6 +35,8 @@ export interface CallInfo {
   deadline: number;
   /** Fired when the client goes away before the answer. */
   cancel: CancelSlot;
+  /** The `x-modelgate-routing-key` metadata (a split label sends one key to one version). */
+  routingKey?: string | undefined;
 }
 
 export type UnaryHandler = (request: Buffer, call: CallInfo) => Promise<Uint8Array>;
@@ -96,6 +98,8 @@ export function installFastUnary(server: Server, options: FastUnaryOptions): num
  */
 class LeanCall implements CallInfo {
   readonly cancel = new CancelSlot();
+  /** The `x-modelgate-routing-key` metadata (a split label sends one key to one version). */
+  routingKey: string | undefined = undefined;
   chunks: Buffer[] = [];
   size = 0;
   answered = false;
@@ -218,6 +222,8 @@ function takeStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttp
   fastUnaryStats.calls++;
   const call = new LeanCall(stream, path, handler, options, deadline);
   (stream as LeanStream)[CALL] = call;
+  const key = headers['x-modelgate-routing-key'];
+  if (key !== undefined) call.routingKey = typeof key === 'string' ? key : key[0];
   stream.once('close', onClose);
   stream.on('error', ignoreError);
 

@@ -14,6 +14,7 @@ import { Kind } from '../../common/worker-protocol.js';
 import type { ModelManager } from '../manager/model-manager.js';
 import { observeRequest } from '../metrics.js';
 import { forwardToWorker } from '../routing/forward.js';
+import { mirrorRequest } from '../routing/mirror.js';
 import { modelMetadata, modelReady, resolveV2, serverReady, V2_SERVER_METADATA } from '../routing/v2-model.js';
 import type { UnaryHandler } from './fast-unary.js';
 import { parseRequest } from './model-spec.js';
@@ -64,10 +65,13 @@ export function inferenceHandlers(manager: ModelManager, readinessRequiresAllMod
       let version: number | undefined;
       let code: number = Code.UNKNOWN;
       try {
-        const route = resolveV2(manager.table, name, versionText);
+        const table = manager.table;
+        const route = resolveV2(table, name, versionText, call.routingKey);
         version = route.version;
         if (call.deadline !== 0 && call.deadline <= Date.now()) throw new ServingError(Code.DEADLINE_EXCEEDED, 'Deadline Exceeded');
-        const answer = await forwardToWorker(route, { kind: Kind.V2_GRPC_INFER, body: request, deadline: call.deadline, cancel: call.cancel });
+        const pending = forwardToWorker(route, { kind: Kind.V2_GRPC_INFER, body: request, deadline: call.deadline, cancel: call.cancel });
+        if (versionText && !/^\d+$/.test(versionText)) mirrorRequest(table, name, versionText, route, 'v2_infer', Kind.V2_GRPC_INFER, request);
+        const answer = await pending;
         if (answer.code !== Code.OK) throw workerError(answer);
         code = Code.OK;
         return answer.body;

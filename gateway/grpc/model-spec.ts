@@ -99,7 +99,7 @@ export function parseRequest<T>(what: string, read: () => T): T {
 }
 
 /** ServerCore::GetServableHandle's resolution of a ModelSpec, on the current routing snapshot. */
-export function resolveModelSpec(table: RoutingTable, spec: ModelSpecFields): VersionRoute {
+export function resolveModelSpec(table: RoutingTable, spec: ModelSpecFields, routingKey?: string): VersionRoute {
   if (!spec.name) throw new ServingError(Code.INVALID_ARGUMENT, 'ModelSpec has no name specified.');
-  return table.resolve(spec.name, spec.version, spec.label);
+  return table.resolve(spec.name, spec.version, spec.label, routingKey);
 }

@@ -17,7 +17,8 @@ import type { CallInfo, UnaryHandler } from './fast-unary.js';
 import type { ModelManager } from '../manager/model-manager.js';
 import { forwardToWorker, routeWithMetadata } from '../routing/forward.js';
 import { observeRequest } from '../metrics.js';
-import type { VersionRoute } from '../routing/routing-table.js';
+import { mirrorRequest } from '../routing/mirror.js';
+import type { RoutingTable, VersionRoute } from '../routing/routing-table.js';
 import {
   decodeModelSpec,
   parseRequest,
@@ -50,7 +51,8 @@ export function unary(handler: UnaryHandler) {
     const cancel = new CancelSlot();
     const onCancel = () => cancel.cancel();
     call.once('cancelled', onCancel);
-    handler(call.request, { deadline: deadlineOf(call), cancel }).then(
+    const key = call.metadata.get('x-modelgate-routing-key')[0];
+    handler(call.request, { deadline: deadlineOf(call), cancel, routingKey: typeof key === 'string' ? key : key?.toString() }).then(
       (out) => {
         call.off('cancelled', onCancel);
         callback(null, asBuffer(out));
@@ -63,11 +65,22 @@ export function unary(handler: UnaryHandler) {
   };
 }
 
-/** Forwards the request bytes to a worker of `route` and returns its answer bytes. */
-async function viaWorker(route: VersionRoute, kind: number, request: Buffer, call: CallInfo): Promise<Uint8Array> {
+/**
+ * Forwards the request bytes to a worker of `route` and returns its answer bytes. A request to a
+ * mirrored label (`mirror`: the table, model and label) is also copied to the mirror's version.
+ */
+async function viaWorker(
+  route: VersionRoute,
+  kind: number,
+  request: Buffer,
+  call: CallInfo,
+  mirror?: { table: RoutingTable; name: string; label: string; api: string },
+): Promise<Uint8Array> {
   const deadline = call.deadline;
   if (deadline !== 0 && deadline <= Date.now()) throw new ServingError(Code.DEADLINE_EXCEEDED, 'Deadline Exceeded');
-  const answer = await forwardToWorker(route, { kind, body: request, deadline, cancel: call.cancel });
+  const pending = forwardToWorker(route, { kind, body: request, deadline, cancel: call.cancel });
+  if (mirror) mirrorRequest(mirror.table, mirror.name, mirror.label, route, mirror.api, kind, request);
+  const answer = await pending;
   if (answer.code !== Code.OK) throw workerError(answer);
   return answer.body;
 }
@@ -89,9 +102,11 @@ export function predictionHandlers(manager: ModelManager): Record<string, UnaryH
       let version: number | undefined;
       let code: number = Code.UNKNOWN;
       try {
-        const route = resolveModelSpec(manager.table, spec);
+        const table = manager.table;
+        const route = resolveModelSpec(table, spec, call.routingKey);
         version = route.version;
-        const out = await viaWorker(route, kind, request, call);
+        const mirror = spec.label === undefined ? undefined : { table, name: spec.name, label: spec.label, api };
+        const out = await viaWorker(route, kind, request, call, mirror);
         code = Code.OK;
         return out;
       } catch (err) {
@@ -108,7 +123,7 @@ export function predictionHandlers(manager: ModelManager): Record<string, UnaryH
     Regress: inference(Kind.GRPC_REGRESS, 'RegressionRequest', 'regress'),
     MultiInference: async (request, call) => {
       const spec = parseRequest('MultiInferenceRequest', () => peekMultiInferenceSpec(request));
-      return viaWorker(resolveModelSpec(manager.table, spec), Kind.GRPC_MULTI_INFERENCE, request, call);
+      return viaWorker(resolveModelSpec(manager.table, spec, call.routingKey), Kind.GRPC_MULTI_INFERENCE, request, call);
     },
     GetModelMetadata: async (request) => getModelMetadata(manager, request),
   };

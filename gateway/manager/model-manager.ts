@@ -31,6 +31,7 @@ import { isVersionComplete, listVersionFolders } from '../repository/version-fol
 import { RoutingTable, type ModelRoute, type VersionRoute } from '../routing/routing-table.js';
 import type { LabelState } from './version-labels.js';
 import { buildModelRoute } from './routes.js';
+import { trafficByModel, type ModelTraffic } from '../config/traffic-config.js';
 import { modelEvictions, modelLoads } from '../metrics.js';
 import { Supervisor, type ManagedReplica } from './supervisor.js';
 import { StandbyPool } from './standby-pool.js';
@@ -142,6 +143,8 @@ export class ModelManager {
   /** Models whose routes changed and are published at the end of this event-loop turn. */
   readonly #dirty = new Set<ModelEntry>();
   #generation = 0;
+  /** The traffic file's splits and mirrors, by model. */
+  #traffic = new Map<string, ModelTraffic>();
   #activeLoads = 0;
   readonly #loadQueue: Array<() => void> = [];
   #shuttingDown = false;
@@ -200,6 +203,7 @@ export class ModelManager {
    * ReloadConfig waits for new models; file-watch reloads don't wait.
    */
   async applyConfig(config: ServerConfig, wait = true): Promise<void> {
+    this.#traffic = trafficByModel(config.traffic);
     const wanted = new Set(config.models.map((m) => m.name));
     for (const model of config.models) {
       let entry = this.#models.get(model.name);
@@ -242,6 +246,11 @@ export class ModelManager {
   /** The base paths of configured models (what the repository watcher follows). */
   basePaths(): string[] {
     return [...this.#models.values()].flatMap((e) => (e.config ? [e.config.basePath] : []));
+  }
+
+  /** A model's current splits and mirrors (routing snapshot), or undefined if it is not configured. */
+  traffic(name: string): Pick<ModelRoute, 'splits' | 'mirrors'> | undefined {
+    return this.#models.get(name)?.config ? this.#table.model(name) : undefined;
   }
 
   /** Active and pending labels of a model, or undefined if it is not configured. */
@@ -582,9 +591,10 @@ export class ModelManager {
    */
   #publish(...only: ModelEntry[]): void {
     const entries = only.length > 0 ? only : [...this.#models.values()];
+    const previous = only.length > 0 ? this.#routes : new Map(this.#routes);
     if (only.length === 0) this.#routes.clear();
     for (const entry of entries) {
-      const route = entry.config ? this.#modelRoute(entry, entry.config) : undefined;
+      const route = entry.config ? this.#modelRoute(entry, entry.config, previous.get(entry.name)) : undefined;
       if (route) this.#routes.set(entry.name, route);
       else this.#routes.delete(entry.name);
     }
@@ -593,7 +603,7 @@ export class ModelManager {
   }
 
   /** Recomputes a configured model's labels and builds its routes from current state. */
-  #modelRoute(entry: ModelEntry, config: ModelConfig): ModelRoute {
+  #modelRoute(entry: ModelEntry, config: ModelConfig, previous: ModelRoute | undefined): ModelRoute {
     const { route, labels } = buildModelRoute({
       name: entry.name,
       platform: config.platform,
@@ -615,6 +625,8 @@ export class ModelManager {
             return { acquire: () => this.#acquire(entry, sv), load: (deadline) => this.#awaitLoad(entry, sv, deadline) };
           }
         : undefined,
+      traffic: this.#traffic.get(entry.name),
+      previous,
     });
     entry.labels = labels;
     return route;

@@ -10,10 +10,14 @@
  * - Versions served elsewhere in the fleet (the shared view) add their replicas; a version served
  *   elsewhere and not loaded here routes there without loading it here.
  * - Labels resolve against every routable version (version-labels.ts).
+ * - Label splits and mirrors of the traffic file become routes over the same versions
+ *   (routing/traffic-split.ts); their cursors carry over from the previous build.
  */
 import type { SignatureDef } from '../../common/signature.js';
 import type { Replica } from '../fleet/replica.js';
-import type { HeldRoute, ModelRoute, VersionRoute } from '../routing/routing-table.js';
+import type { ModelTraffic } from '../config/traffic-config.js';
+import { NO_TRAFFIC_RULES, type HeldRoute, type ModelRoute, type VersionRoute } from '../routing/routing-table.js';
+import { buildMirrorRoute, buildSplitRoute, type MirrorRoute, type SplitRoute } from '../routing/traffic-split.js';
 import { resolveLabels, type LabelState } from './version-labels.js';
 import type { VersionState } from './version-state.js';
 
@@ -49,6 +53,10 @@ export interface ModelRouteInput {
   allowUnavailableLabels: boolean;
   /** --load_on_demand: the hooks of a local version; absent with eager loading. */
   onDemand?: ((version: number) => OnDemandHooks) | undefined;
+  /** The model's splits and mirrors (--traffic_config_file). */
+  traffic?: ModelTraffic | undefined;
+  /** The model's previous route, whose split and mirror cursors carry over. */
+  previous?: ModelRoute | undefined;
 }
 
 export function buildModelRoute(input: ModelRouteInput): { route: ModelRoute; labels: LabelState } {
@@ -83,5 +91,18 @@ export function buildModelRoute(input: ModelRouteInput): { route: ModelRoute; la
   }
   const labels = resolveLabels(input.configuredLabels, input.previousLabels, (v) => byVersion.has(v), input.allowUnavailableLabels);
   const available = [...byVersion.values()].sort((a, b) => b.version - a.version);
-  return { route: { name, available, byVersion, labels: labels.active }, labels };
+  let splits: ReadonlyMap<string, SplitRoute> = NO_TRAFFIC_RULES;
+  let mirrors: ReadonlyMap<string, MirrorRoute> = NO_TRAFFIC_RULES;
+  const traffic = input.traffic;
+  if (traffic && traffic.splits.size > 0) {
+    const m = new Map<string, SplitRoute>();
+    for (const [label, config] of traffic.splits) m.set(label, buildSplitRoute(config, byVersion, input.previous?.splits.get(label)?.cursor));
+    splits = m;
+  }
+  if (traffic && traffic.mirrors.size > 0) {
+    const m = new Map<string, MirrorRoute>();
+    for (const [label, config] of traffic.mirrors) m.set(label, buildMirrorRoute(config, byVersion, input.previous?.mirrors.get(label)?.cursor));
+    mirrors = m;
+  }
+  return { route: { name, available, byVersion, labels: labels.active, splits, mirrors }, labels };
 }

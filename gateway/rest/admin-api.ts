@@ -6,7 +6,8 @@
  *                                      --model_config_file; a body is text-format ModelServerConfig to
  *                                      apply instead. Answers after new versions have loaded, with
  *                                      ReloadConfigResponse's `status`, or 400 `{"error"}` (nothing changed).
- *   GET  /v1/models/<name>/labels      active labels and labels pending on a version that is loading
+ *   GET  /v1/models/<name>/labels      active labels, labels pending on a version that is loading, and the
+ *                                      traffic file's splits (effective shares) and mirrors
  *   GET  /v1/cluster                   this gateway's id, and with Redis: writer, connectivity, generation
  *   GET  /v1/models                    every configured model with its version statuses and labels
  *                                      (TF Serving answers 400 "Missing model name"; its issue #795)
@@ -19,6 +20,7 @@ import type { FastifyInstance } from 'fastify';
 import { Code, errorBody, httpStatus } from '../../common/errors.js';
 import type { ConfigSource } from '../config/config-source.js';
 import type { ModelManager } from '../manager/model-manager.js';
+import type { ModelRoute } from '../routing/routing-table.js';
 import type { SharedRouting } from '../routing/shared-routing.js';
 
 export interface AdminApiOptions {
@@ -76,7 +78,13 @@ export async function adminApi(
         const labels = manager.labels(name);
         const asObject = (m: ReadonlyMap<string, number> | undefined) =>
           Object.fromEntries([...(m ?? [])].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, String(v)]));
-        return { name, model_version_status: versions, labels: asObject(labels?.active), pending_labels: asObject(labels?.pending) };
+        return {
+          name,
+          model_version_status: versions,
+          labels: asObject(labels?.active),
+          pending_labels: asObject(labels?.pending),
+          ...trafficView(manager.traffic(name)),
+        };
       });
     void reply.type('application/json').send(json({ models }));
   });
@@ -125,6 +133,44 @@ export async function adminApi(
     }
     const asObject = (m: ReadonlyMap<string, number>) =>
       Object.fromEntries([...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, String(v)]));
-    void reply.type('application/json').send(json({ labels: asObject(labels.active), pending_labels: asObject(labels.pending) }));
+    const traffic = manager.traffic(req.params.name);
+    void reply
+      .type('application/json')
+      .send(json({ labels: asObject(labels.active), pending_labels: asObject(labels.pending), ...trafficView(traffic) }));
   });
+}
+
+export interface SplitView {
+  versions: Array<{ version: string; weight: number; effective_percent: number; available: boolean }>;
+  /** Set when a version of the split takes no share now. */
+  note?: string;
+}
+
+/**
+ * A model's splits and mirrors as `GET /v1/models/<m>/labels` shows them: each split version's
+ * configured weight and effective share (a version that takes no requests has 0 and the others grow).
+ */
+export function trafficView(traffic: Pick<ModelRoute, 'splits' | 'mirrors'> | undefined): {
+  splits: Record<string, SplitView>;
+  mirrors: Record<string, { to_version: string; percent: number; available: boolean }>;
+} {
+  const splits: Record<string, SplitView> = {};
+  for (const [label, split] of [...(traffic?.splits ?? [])].sort(([a], [b]) => a.localeCompare(b))) {
+    const versions = split.view.map((v) => ({
+      version: String(v.version),
+      weight: v.weight,
+      effective_percent: Math.round(v.effectivePercent * 100) / 100,
+      available: v.available,
+    }));
+    const down = split.view.filter((v) => !v.available).map((v) => v.version);
+    const view: SplitView = { versions };
+    if (down.length === split.view.length) view.note = `no version of the split is available; the label routes as configured, if it is`;
+    else if (down.length > 0) view.note = `version${down.length > 1 ? 's' : ''} ${down.join(', ')} not available: ${down.length > 1 ? 'their shares go' : 'its share goes'} to the others`;
+    splits[label] = view;
+  }
+  const mirrors: Record<string, { to_version: string; percent: number; available: boolean }> = {};
+  for (const [label, m] of [...(traffic?.mirrors ?? [])].sort(([a], [b]) => a.localeCompare(b))) {
+    mirrors[label] = { to_version: String(m.toVersion), percent: m.percent, available: m.target !== undefined };
+  }
+  return { splits, mirrors };
 }

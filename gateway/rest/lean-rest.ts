@@ -25,7 +25,17 @@ import type http from 'node:http';
 import { errorBody } from '../../common/errors.js';
 import { bearer, denied, type AccessTokens } from '../access.js';
 import { CancelSlot } from '../fleet/worker-channel.js';
-import { POST_PATH, proxyToWorker, requestId, specFromMatch, type ModelSpecFromPath, type RestApiOptions } from './tf-serving-api.js';
+import {
+  POST_PATH,
+  proxyToWorker,
+  requestId,
+  ROUTING_KEY_HEADER,
+  routingKeyOf,
+  specFromMatch,
+  VERSION_HEADER,
+  type ModelSpecFromPath,
+  type RestApiOptions,
+} from './tf-serving-api.js';
 import { HEADER_LENGTH, proxyV2Infer, V2_INFER_PATH, v2SpecFromMatch, type V2Spec } from './v2-rest.js';
 
 export interface LeanRestOptions extends RestApiOptions {
@@ -108,9 +118,11 @@ function take(req: http.IncomingMessage, res: http.ServerResponse, options: Lean
       );
       return;
     }
-    void proxyToWorker(options, verb as string, spec as ModelSpecFromPath, body, headers['content-encoding'], id, cancel).then((answer) =>
-      send(res, answer.status, answer.body, id, options.cors, false),
-    );
+    const key = routingKeyOf(headers[ROUTING_KEY_HEADER]);
+    void proxyToWorker(options, verb as string, spec as ModelSpecFromPath, body, headers['content-encoding'], id, cancel, key).then((answer) => {
+      if (answer.version !== undefined) res.setHeader(VERSION_HEADER, String(answer.version));
+      send(res, answer.status, answer.body, id, options.cors, false);
+    });
   });
   req.once('error', () => cancel.cancel());
   return true;

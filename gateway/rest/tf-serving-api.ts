@@ -15,6 +15,7 @@ import { Code, codeName, errorBody, httpStatus, ServingError, toServingError } f
 import { Kind } from '../../common/worker-protocol.js';
 import type { ModelManager } from '../manager/model-manager.js';
 import { forwardToWorker, routeWithMetadata } from '../routing/forward.js';
+import { mirrorRequest } from '../routing/mirror.js';
 import { CancelSlot } from '../fleet/worker-channel.js';
 import { observeRequest } from '../metrics.js';
 import type { Logger } from '../../common/logger.js';
@@ -200,6 +201,18 @@ async function getModel(reply: FastifyReply, manager: ModelManager, m: RegExpExe
 export interface ProxiedAnswer {
   status: number;
   body: Buffer;
+  /** The version that answered (the `x-modelgate-version` header), once the request was routed. */
+  version?: number | undefined;
+}
+
+/** The request header that keeps a client on one version of a split label. */
+export const ROUTING_KEY_HEADER = 'x-modelgate-routing-key';
+/** The answer header naming the version that served the request. */
+export const VERSION_HEADER = 'x-modelgate-version';
+
+/** The routing key of a request's headers (a repeated header: its first value). */
+export function routingKeyOf(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' ? value : value?.[0];
 }
 
 /**
@@ -215,27 +228,33 @@ export async function proxyToWorker(
   contentEncoding: string | undefined,
   id: string,
   cancel: CancelSlot | undefined,
+  routingKey?: string,
 ): Promise<ProxiedAnswer> {
   const started = performance.now();
   let version: number | undefined;
   let code: number = Code.UNKNOWN;
   try {
-    const route = options.manager.table.resolve(spec.name, spec.version, spec.label);
+    const table = options.manager.table;
+    const route = table.resolve(spec.name, spec.version, spec.label, routingKey);
     version = route.version;
-    const answer = await forwardToWorker(route, {
-      kind: REST_KINDS[verb] as number,
+    const kind = REST_KINDS[verb] as number;
+    const gzip = contentEncoding !== undefined && GZIP.test(contentEncoding);
+    const answer = forwardToWorker(route, {
+      kind,
       body,
-      gzip: contentEncoding !== undefined && GZIP.test(contentEncoding),
+      gzip,
       deadline: options.timeoutMs > 0 ? Date.now() + options.timeoutMs : 0,
       requestId: id,
       cancel,
     });
-    code = answer.code;
-    return { status: answer.status, body: answer.body };
+    if (spec.label !== undefined) mirrorRequest(table, spec.name, spec.label, route, verb, kind, body, gzip);
+    const answered = await answer;
+    code = answered.code;
+    return { status: answered.status, body: answered.body, version };
   } catch (err) {
     const e = toServingError(err);
     code = e.code;
-    return { status: httpStatus(e.code), body: Buffer.from(errorBody(e.message)) };
+    return { status: httpStatus(e.code), body: Buffer.from(errorBody(e.message)), version };
   } finally {
     const seconds = (performance.now() - started) / 1000;
     observeRequest({ model: spec.name, version, api: verb, entrypoint: 'REST', code, seconds });
@@ -263,7 +282,9 @@ async function forward(
   };
   res.once('close', onClose);
   const body = request.body instanceof Buffer ? request.body : EMPTY;
-  const answer = await proxyToWorker(options, verb, spec, body, request.headers['content-encoding'], id, cancel);
+  const routingKey = routingKeyOf(request.headers[ROUTING_KEY_HEADER]);
+  const answer = await proxyToWorker(options, verb, spec, body, request.headers['content-encoding'], id, cancel, routingKey);
+  if (answer.version !== undefined) void reply.header(VERSION_HEADER, String(answer.version));
   void reply.code(answer.status).header('x-request-id', id).header('content-type', 'application/json').send(answer.body);
 }
 

@@ -21,8 +21,9 @@ import { Kind, V2_PREFIX_BYTES } from '../../common/worker-protocol.js';
 import { CancelSlot } from '../fleet/worker-channel.js';
 import { observeRequest } from '../metrics.js';
 import { forwardToWorker } from '../routing/forward.js';
+import { mirrorRequest } from '../routing/mirror.js';
 import { modelMetadata, modelReady, resolveV2, serverReady, V2_SERVER_METADATA } from '../routing/v2-model.js';
-import { requestId, type RestApiOptions } from './tf-serving-api.js';
+import { requestId, ROUTING_KEY_HEADER, routingKeyOf, type RestApiOptions } from './tf-serving-api.js';
 
 export const V2_PATH = /^\/v2(?:\/|$)/;
 export const V2_INFER_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?\/infer$/;
@@ -76,7 +77,11 @@ export async function proxyV2Infer(
   options: RestApiOptions,
   spec: V2Spec,
   body: Buffer,
-  headers: { 'content-encoding'?: string | undefined; [HEADER_LENGTH]?: string | string[] | undefined },
+  headers: {
+    'content-encoding'?: string | undefined;
+    [HEADER_LENGTH]?: string | string[] | undefined;
+    [ROUTING_KEY_HEADER]?: string | string[] | undefined;
+  },
   id: string,
   cancel: CancelSlot | undefined,
 ): Promise<V2Answer> {
@@ -84,7 +89,8 @@ export async function proxyV2Infer(
   let version: number | undefined;
   let code: number = Code.UNKNOWN;
   try {
-    const route = resolveV2(options.manager.table, spec.name, spec.version);
+    const table = options.manager.table;
+    const route = resolveV2(table, spec.name, spec.version, routingKeyOf(headers[ROUTING_KEY_HEADER]));
     version = route.version;
     const contentEncoding = headers['content-encoding'];
     const gzip = contentEncoding !== undefined && GZIP.test(contentEncoding);
@@ -98,7 +104,7 @@ export async function proxyV2Infer(
       prefix.writeUInt32LE(headerLength, 0);
       payload = Buffer.concat([prefix, body]);
     }
-    const answer = await forwardToWorker(route, {
+    const pending = forwardToWorker(route, {
       kind,
       body: payload,
       gzip,
@@ -106,6 +112,8 @@ export async function proxyV2Infer(
       requestId: id,
       cancel,
     });
+    if (spec.version !== undefined && !/^\d+$/.test(spec.version)) mirrorRequest(table, spec.name, spec.version, route, 'v2_infer', kind, payload, gzip);
+    const answer = await pending;
     code = answer.code;
     if (answer.body.length < V2_PREFIX_BYTES) throw new ServingError(Code.INTERNAL, 'Malformed worker answer to a v2 infer');
     const jsonLength = answer.body.readUInt32LE(0);

@@ -7,10 +7,13 @@
  *   - unknown model, or a version not AVAILABLE → NOT_FOUND `Servable not found for request: ...`
  *   - unknown label → INVALID_ARGUMENT `Unrecognized servable version label: <label>`
  *   - no version given → the highest AVAILABLE version (`Latest(<name>)`)
+ * A label split in the traffic file (traffic-split.ts) replaces the label's single target while one
+ * of its versions takes requests; requests pinned to a version number, or to the latest, are never split.
  */
 import { Code, ServingError } from '../../common/errors.js';
 import type { SignatureDef } from '../../common/signature.js';
 import type { Replica } from '../fleet/replica.js';
+import { pickSplit, type MirrorRoute, type SplitRoute } from './traffic-split.js';
 
 export interface VersionRoute {
   readonly model: string;
@@ -45,7 +48,14 @@ export interface ModelRoute {
   readonly available: readonly VersionRoute[];
   readonly byVersion: ReadonlyMap<number, VersionRoute>;
   readonly labels: ReadonlyMap<string, number>;
+  /** label → its weighted split (--traffic_config_file); empty when none. */
+  readonly splits: ReadonlyMap<string, SplitRoute>;
+  /** label → the version a share of its requests is copied to; empty when none. */
+  readonly mirrors: ReadonlyMap<string, MirrorRoute>;
 }
+
+/** The empty map of a model without splits or mirrors. */
+export const NO_TRAFFIC_RULES: ReadonlyMap<string, never> = new Map<string, never>();
 
 export class RoutingTable {
   readonly generation: number;
@@ -62,11 +72,19 @@ export class RoutingTable {
 
   /**
    * Resolves a request's model spec. `version` is the decimal string from the URL or proto (it may
-   * exceed JS's safe integers, in which case nothing can match it).
+   * exceed JS's safe integers, in which case nothing can match it). `key` is the request's routing key
+   * (`x-modelgate-routing-key`): a split label sends one key to one version while the weights stand.
    */
-  resolve(name: string, version?: string, label?: string): VersionRoute {
+  resolve(name: string, version?: string, label?: string, key?: string): VersionRoute {
     const model = this.#models.get(name);
     if (label !== undefined) {
+      if (model !== undefined && model.splits.size !== 0) {
+        const split = model.splits.get(label);
+        const picked = split && pickSplit(split, key);
+        if (picked) return picked;
+        // No version of the split takes requests: the label as configured, if it is.
+        if (split && !model.labels.has(label)) throw splitUnavailable(name, split);
+      }
       const v = model?.labels.get(label);
       if (v === undefined) {
         throw new ServingError(Code.INVALID_ARGUMENT, `Unrecognized servable version label: ${label}`);
@@ -117,4 +135,13 @@ export class RoutingTable {
   modelNames(): string[] {
     return [...this.#models.keys()];
   }
+}
+
+/** No version of a split takes requests, and the label has no configured target to fall back on. */
+export function splitUnavailable(name: string, split: SplitRoute): ServingError {
+  const versions = split.view.map((v) => v.version).join(', ');
+  return new ServingError(
+    Code.UNAVAILABLE,
+    `Servable ${name} label ${split.label} is not available: no version of its split (${versions}) is available`,
+  );
 }

@@ -14,7 +14,8 @@ import { Code, ServingError } from '../../common/errors.js';
 import type { TensorInfo } from '../../common/signature.js';
 import { V2_DATATYPE_OF, V2_EXTENSIONS, v2Platform } from '../../common/v2-datatypes.js';
 import type { ModelManager } from '../manager/model-manager.js';
-import type { RoutingTable, VersionRoute } from './routing-table.js';
+import { splitUnavailable, type RoutingTable, type VersionRoute } from './routing-table.js';
+import { pickSplit } from './traffic-split.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -30,8 +31,8 @@ export interface V2ServerMetadata {
 
 export const V2_SERVER_METADATA: V2ServerMetadata = { name: V2_SERVER_NAME, version: V2_SERVER_VERSION, extensions: V2_EXTENSIONS };
 
-/** Resolves a v2 model name and optional version (number or label) to a route. */
-export function resolveV2(table: RoutingTable, name: string, version: string | undefined): VersionRoute {
+/** Resolves a v2 model name and optional version (number or label) to a route; `key`: the routing key. */
+export function resolveV2(table: RoutingTable, name: string, version: string | undefined, key?: string): VersionRoute {
   const model = table.model(name);
   if (!model) throw new ServingError(Code.NOT_FOUND, `Request for unknown model: '${name}' is not found`);
   if (version === undefined || version === '') {
@@ -41,7 +42,16 @@ export function resolveV2(table: RoutingTable, name: string, version: string | u
   }
   let number: number | undefined;
   if (/^\d+$/.test(version)) number = Number(version);
-  else number = model.labels.get(version);
+  else {
+    // A split label (--traffic_config_file) picks among its versions, as TF Serving's label routes do.
+    const split = model.splits.size !== 0 ? model.splits.get(version) : undefined;
+    if (split) {
+      const picked = pickSplit(split, key);
+      if (picked) return picked;
+      if (!model.labels.has(version)) throw splitUnavailable(name, split);
+    }
+    number = model.labels.get(version);
+  }
   const route = number !== undefined && Number.isSafeInteger(number) ? model.byVersion.get(number) : undefined;
   if (!route) throw new ServingError(Code.NOT_FOUND, `Request for unknown model: '${name}' version ${version} is not found`);
   return route;
