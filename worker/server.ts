@@ -42,13 +42,21 @@ import { findSignature, type Runtime } from './runtimes/runtime.js';
 // Imported on first use, so a worker only ever asked for REST predictions never loads protobufjs's
 // message code, the tf.Example proto, the Open Inference Protocol codec or prom-client (lean workers:
 // docs/architecture.md).
-const grpcApi = () => import('./grpc-api.js');
-const v2Api = () => import('./v2-api.js');
-const examplesCodec = () => import('./codec/classify-regress-json.js');
-const exampleProto = () => import('./runtimes/tensorflow/example.js');
+// Each import() is made once and its promise kept: a dynamic import() of a module already loaded
+// still goes through the module loader (resolution, file checks) every time, which showed in the
+// worker's profile when it ran per request.
+const once = <T>(load: () => Promise<T>): (() => Promise<T>) => {
+  let loaded: Promise<T> | undefined;
+  return () => (loaded ??= load());
+};
+const grpcApi = once(() => import('./grpc-api.js'));
+const v2Api = once(() => import('./v2-api.js'));
+const examplesCodec = once(() => import('./codec/classify-regress-json.js'));
+const exampleProto = once(() => import('./runtimes/tensorflow/example.js'));
+const metricsModule = once(() => import('./metrics.js'));
 let metricsLabels: WorkerServerOptions['metricsLabels'];
 const metricsText = async () => {
-  const m = await import('./metrics.js');
+  const m = await metricsModule();
   if (metricsLabels) m.setWorkerLabels(metricsLabels.modelName, metricsLabels.modelVersion);
   return m.metricsText();
 };

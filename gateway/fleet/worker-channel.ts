@@ -22,6 +22,7 @@ import {
   FLAG_GZIP,
   FrameReader,
   FrameType,
+  GATEWAY_MAX_FRAMES_PER_WRITE,
   NO_DEADLINE,
   PREFACE,
   type DecodedResponse,
@@ -114,7 +115,7 @@ class Connection {
     const socket = 'path' in target ? net.connect(target.path) : net.connect(target.port, target.host);
     socket.setNoDelay(true);
     this.#socket = socket;
-    this.#writer = new CoalescingWriter(socket);
+    this.#writer = new CoalescingWriter(socket, GATEWAY_MAX_FRAMES_PER_WRITE);
     this.#writer.write(PREFACE);
     socket.on('data', (chunk: Buffer) => {
       try {

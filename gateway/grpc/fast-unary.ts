@@ -48,6 +48,11 @@ export interface FastUnaryOptions {
   maxSendMessageSize: number;
   /** With an api or admin token set, calls must carry it (the api surface). */
   tokens?: AccessTokens | undefined;
+  /**
+   * Each HTTP/2 connection's receive window (HTTP/2's default is 64 KiB for the whole connection,
+   * which one client with many streams of larger tensors fills before the first is read). 0 = leave it.
+   */
+  connectionWindowBytes?: number;
 }
 
 const TIMEOUT = /^(\d{1,8})\s*([HMSmun])$/;
@@ -86,6 +91,8 @@ export function installFastUnary(server: Server, options: FastUnaryOptions): num
       if (!takeStream(stream, headers, options)) grpcJs.call(h2, stream, headers, flags, raw);
     });
     (h2 as { fastUnary?: boolean }).fastUnary = true;
+    const window = options.connectionWindowBytes ?? 0;
+    if (window > 0) h2.on('session', (session: http2.ServerHttp2Session) => session.setLocalWindowSize(window));
     installed++;
   }
   return installed;

@@ -162,6 +162,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcF
     maxReceiveMessageSize: limit('grpc.max_receive_message_length'),
     maxSendMessageSize: limit('grpc.max_send_message_length'),
     tokens: options.tokens,
+    // grpc-js's own option name for it (a client-side option there); 4 MiB unless set.
+    connectionWindowBytes: typeof channelOptions['grpc-node.flow_control_window'] === 'number' ? channelOptions['grpc-node.flow_control_window'] : 4 << 20,
   });
   if (fastPaths === 0) options.logger.warn('gRPC: the lean unary path could not be installed; every call goes through grpc-js');
 

@@ -3,6 +3,7 @@
  * real HTTP/2 on loopback, with a @grpc/grpc-js client built from our own protos/.
  */
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -607,6 +608,18 @@ describe('deadlines', () => {
 });
 
 describe('the lean unary path (fast-unary.ts)', () => {
+  test('a connection may send 4 MiB before its first WINDOW_UPDATE, not HTTP/2\'s 64 KiB', async () => {
+    const session = http2.connect(`http://${address}`);
+    try {
+      // The server's WINDOW_UPDATE for the connection follows its SETTINGS; wait for both to arrive.
+      const until = Date.now() + 5000;
+      while ((session.state.remoteWindowSize ?? 0) < 4 << 20 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      assert.ok((session.state.remoteWindowSize ?? 0) >= 4 << 20, `window ${session.state.remoteWindowSize}`);
+    } finally {
+      session.close();
+    }
+  });
+
   test('plain calls take it; gzip-compressed calls go through grpc-js and get the same answer', async () => {
     const request = { model_spec: { name: 'half_plus_two' }, inputs: { x: floats([2], [1, 3]) } };
     const before = fastUnaryStats.calls;

@@ -90,6 +90,28 @@ describe('frames', () => {
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(calls.slice(5), ['cork', 'write 1', 'uncork']);
   });
+
+  test('with maxFrames, a long turn sends every maxFrames frames instead of holding all to its end', async () => {
+    const calls: string[] = [];
+    const socket = {
+      destroyed: false,
+      cork: () => calls.push('cork'),
+      uncork: () => calls.push('uncork'),
+      write: () => calls.push('w') > 0,
+    };
+    const writer = new CoalescingWriter(socket, 3);
+    for (let i = 0; i < 7; i++) writer.write(Buffer.alloc(1));
+    // Frames 1-3 and 4-6 leave at once; frame 7 waits for the end of the turn.
+    assert.deepEqual(calls, ['cork', 'w', 'w', 'w', 'uncork', 'cork', 'w', 'w', 'w', 'uncork', 'cork', 'w']);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(calls.at(-1), 'uncork');
+    // The count starts again in the next turn.
+    calls.length = 0;
+    writer.write(Buffer.alloc(1));
+    writer.write(Buffer.alloc(1));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(calls, ['cork', 'w', 'w', 'uncork']);
+  });
 });
 
 /** A runtime whose runs wait until the test releases them; y = x, row by row. */
