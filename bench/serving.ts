@@ -52,13 +52,18 @@ let scratch = os.tmpdir();
 /**
  * (c)'s parameters. onnxruntime-node runs a session synchronously on the worker's thread, so one
  * batch runs at a time whatever num_batch_threads says; with one batch thread and no timeout, requests
- * that arrive while a batch runs form the next batch (no waiting at low load). max_batch_size 64 takes
- * all of c=64 at once.
+ * that arrive while a batch runs form the next batch (no waiting at low load). Requests of up to 64
+ * rows are accepted, but a batch runs at most 16 rows (enable_large_batch_splitting with
+ * max_execution_batch_size): a batch of all 64 requests in flight left the gateway idle while it ran
+ * and the worker idle while the gateway answered and parsed the next 64 (measured: 1.5x unbatched at
+ * 64, 2.1-2.2x at 16; a row costs about the same in batches of 16 as of 64).
  */
 const BATCHING_PARAMETERS = `max_batch_size { value: 64 }
 batch_timeout_micros { value: 0 }
 max_enqueued_batches { value: 64 }
 num_batch_threads { value: 1 }
+enable_large_batch_splitting { value: true }
+max_execution_batch_size { value: 16 }
 `;
 
 interface Result {
