@@ -12,7 +12,7 @@
  *     /proc (user + system of the gateway process only), which isolates the routing cost from how the
  *     workers share the 2 cores.
  *
- *   npm run build && flock /tmp/modelgate-bench.lock node dist/bench/traffic.js [--seconds=4] [--rounds=3] [--write]
+ *   npm run build && node dist/bench/traffic.js [--seconds=4] [--rounds=3] [--write]
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -233,7 +233,7 @@ console.log(lines.join('\n'));
 if (process.argv.includes('--write')) {
   await updateResults(
     'Traffic splits',
-    `npm run build && flock /tmp/modelgate-bench.lock node dist/bench/traffic.js --seconds=${SECONDS} --rounds=${ROUNDS} --write`,
+    `npm run build && node dist/bench/traffic.js --seconds=${SECONDS} --rounds=${ROUNDS} --write`,
     lines.join('\n'),
   );
 }
