@@ -136,22 +136,23 @@ interface RawModelConfig {
   version_labels?: Record<string, number>;
 }
 
+/** Where `field` (a path like `a.b[2].c`) was written, or the nearest enclosing field that has a position. */
+export function nearestPosition(positions: Map<string, SourcePos>, field: string): SourcePos | undefined {
+  for (let f = field; f; f = f.replace(/(\.[^.[]+|\[\d+\])$/, '')) {
+    const p = positions.get(f);
+    if (p) return p;
+    if (!/(\.[^.[]+|\[\d+\])$/.test(f)) break;
+  }
+  return undefined;
+}
+
 function validateServerConfig(
   value: Record<string, unknown>,
   positions: Map<string, SourcePos>,
   file: string,
 ): ServerConfig {
-  const posOf = (field: string): SourcePos | undefined => {
-    // Fall back to the nearest enclosing field that has a recorded position.
-    for (let f = field; f; f = f.replace(/(\.[^.[]+|\[\d+\])$/, '')) {
-      const p = positions.get(f);
-      if (p) return p;
-      if (!/(\.[^.[]+|\[\d+\])$/.test(f)) break;
-    }
-    return undefined;
-  };
   const fail = (field: string, detail: string): never => {
-    throw new ConfigError(file, posOf(field), field, detail);
+    throw new ConfigError(file, nearestPosition(positions, field), field, detail);
   };
 
   if ('custom_model_config' in value) {

@@ -18,8 +18,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type protobuf from 'protobufjs';
 import { loadProtoRoot } from '../../common/protos.js';
-import { parseTextFormat, type SourcePos } from '../../common/text-format.js';
-import { ConfigError, type ServerConfig } from './model-config.js';
+import { parseTextFormat } from '../../common/text-format.js';
+import { ConfigError, nearestPosition, type ServerConfig } from './model-config.js';
 
 export interface VersionWeight {
   version: number;
@@ -78,16 +78,8 @@ export async function loadTrafficFile(file: string, models: ServerConfig): Promi
 /** Parses and checks traffic text; `file` is only for messages. Throws ConfigError or TextFormatError. */
 export function parseTrafficConfig(text: string, file: string, models: ServerConfig): TrafficConfig {
   const { value, positions } = parseTextFormat(text, trafficType(), file);
-  const posOf = (field: string): SourcePos | undefined => {
-    for (let f = field; f; f = f.replace(/(\.[^.[]+|\[\d+\])$/, '')) {
-      const p = positions.get(f);
-      if (p) return p;
-      if (!/(\.[^.[]+|\[\d+\])$/.test(f)) break;
-    }
-    return undefined;
-  };
   const fail = (field: string, detail: string): never => {
-    throw new ConfigError(file, posOf(field), field, detail);
+    throw new ConfigError(file, nearestPosition(positions, field), field, detail);
   };
   const byName = new Map(models.models.map((m) => [m.name, m]));
   const checkModel = (at: string, name: string | undefined) => {
@@ -100,16 +92,21 @@ export function parseTrafficConfig(text: string, file: string, models: ServerCon
     if (!LABEL.test(label as string)) fail(`${at}.label`, 'must be non-empty and contain neither "/" nor ":"');
     return label as string;
   };
+  /** The (model, label) a split or mirror names, each at most once per kind. */
+  const target = (at: string, raw: { model_name?: string; label?: string }, seen: Set<string>, kind: string) => {
+    const model = checkModel(at, raw.model_name);
+    const label = checkLabel(at, raw.label);
+    const key = `${model}\u0000${label}`;
+    if (seen.has(key)) fail(at, `label '${label}' of model '${model}' is ${kind} more than once`);
+    seen.add(key);
+    return { model, label, key };
+  };
 
   const splits: LabelSplitConfig[] = [];
   const split = new Set<string>();
   ((value.label_split ?? []) as RawSplit[]).forEach((raw, i) => {
     const at = `label_split[${i}]`;
-    const model = checkModel(at, raw.model_name);
-    const label = checkLabel(at, raw.label);
-    const key = `${model}\u0000${label}`;
-    if (split.has(key)) fail(at, `label '${label}' of model '${model}' is split more than once`);
-    split.add(key);
+    const { model, label } = target(at, raw, split, 'split');
     const entries = Object.entries(raw.version_weights ?? {});
     if (entries.length === 0) fail(`${at}.version_weights`, 'a split needs at least one version_weights entry');
     const weights: VersionWeight[] = [];
@@ -129,11 +126,7 @@ export function parseTrafficConfig(text: string, file: string, models: ServerCon
   const mirrored = new Set<string>();
   ((value.mirror ?? []) as RawMirror[]).forEach((raw, i) => {
     const at = `mirror[${i}]`;
-    const model = checkModel(at, raw.model_name);
-    const label = checkLabel(at, raw.label);
-    const key = `${model}\u0000${label}`;
-    if (mirrored.has(key)) fail(at, `label '${label}' of model '${model}' is mirrored more than once`);
-    mirrored.add(key);
+    const { model, label, key } = target(at, raw, mirrored, 'mirrored');
     const labels = byName.get(model)?.labels ?? {};
     if (!Object.hasOwn(labels, label) && !split.has(key)) {
       fail(`${at}.label`, `model '${model}' has no version label '${label}' (in the model config or split in this file)`);
