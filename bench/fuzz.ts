@@ -162,7 +162,10 @@ try {
   const snapshotAfter = await modelSnapshot(gw.base).catch((err: Error) => `unreachable: ${err.message}`);
   if (snapshotAfter !== snapshotBefore) problems.push(`model statuses changed:\n  before ${snapshotBefore}\n  after  ${snapshotAfter}`);
   const pidsAfter = workerPids(gw);
-  if (pidsAfter !== pidsBefore) problems.push(`worker processes changed (a restart):\n  before ${pidsBefore}\n  after  ${pidsAfter}`);
+  if (pidsAfter !== pidsBefore) {
+    const why = gw.tail.filter((l) => !l.includes('"msg":"request"')).slice(-8);
+    problems.push(`worker processes changed (a restart):\n  before ${pidsBefore}\n  after  ${pidsAfter}\n  gateway log:\n    ${why.join('\n    ')}`);
+  }
   const early = Math.max(...rounds.slice(2, 4).map((r) => r.rssPeak));
   const late = Math.max(...rounds.slice(-2).map((r) => r.rssPeak));
   const growth = late / early - 1;

@@ -4,13 +4,14 @@
  *  1. Routing cost (in process, ns per lookup): `RoutingTable.resolve` of a plain label, of a split
  *     label without a routing key (the low-discrepancy sequence), of a split label with a routing key
  *     (weighted rendezvous over the split's versions), and of a pinned version of a split model.
- *  2. Serving throughput (wrk, REST predict of half_plus_two under `labels/stable`, c=32): one gateway
- *     whose `stable` is a plain label (version 1) and one whose `stable` is split 50/50 over versions 1
- *     and 2, each also with an `x-modelgate-routing-key` header from 10,007 keys (a wrk `request`
- *     function, the same on both, so the key columns compare with each other). Both gateways hold both versions. Rounds
- *     alternate the variants; a cell is the median of its rounds. Gateway CPU per request comes from
- *     /proc (user + system of the gateway process only), which isolates the routing cost from how the
- *     workers share the 2 cores.
+ *  2. Serving throughput (wrk, REST predict of half_plus_two under `labels/stable`, c=32): a gateway
+ *     whose `stable` is a plain label (version 1); one whose `stable` is split 999999/1 over versions 1
+ *     and 2 (every request runs the split lookup and lands on version 1's worker, like the plain
+ *     label's: the like-for-like comparison); and one split 50/50 (two workers). Each also with an
+ *     `x-modelgate-routing-key` header from 10,007 keys (a wrk `request` function, the same on all, so
+ *     the key rows compare with each other). All gateways hold both versions. Rounds alternate the
+ *     variants; a cell is the median of its rounds. Gateway CPU per request comes from /proc (user +
+ *     system of the gateway process only).
  *
  *   npm run build && node dist/bench/traffic.js [--seconds=4] [--rounds=3] [--write]
  */
@@ -162,6 +163,8 @@ async function startGateway(dir: string, extra: string[]): Promise<{ url: string
   return { url: `http://127.0.0.1:${rest}/v1/models/half_plus_two/labels/stable:predict`, child };
 }
 
+const SAME_WORKER = 'split 999999/1 (same worker as plain)';
+
 async function serving(): Promise<Array<[string, Cell]>> {
   const dir = await tempDir('modelgate-bench-traffic-');
   for (const v of ['1', '2']) await writeModel(dir, 'half_plus_two', v, makeHalfPlusTwo());
@@ -174,13 +177,22 @@ async function serving(): Promise<Array<[string, Cell]>> {
     path.join(dir, 'traffic.config'),
     `label_split { model_name: 'half_plus_two' label: 'stable' version_weights { key: 1 value: 50 } version_weights { key: 2 value: 50 } }\n`,
   );
+  // Like for like: the whole split lookup on every request, all but one in a million to version 1,
+  // the plain label's worker.
+  await writeFile(
+    path.join(dir, 'traffic-one-worker.config'),
+    `label_split { model_name: 'half_plus_two' label: 'stable' version_weights { key: 1 value: 999999 } version_weights { key: 2 value: 1 } }\n`,
+  );
   const script = path.join(dir, 'post.lua');
   await writeFile(script, WRK_SCRIPT);
   const plain = await startGateway(dir, []);
   const split = await startGateway(dir, [`--traffic_config_file=${path.join(dir, 'traffic.config')}`]);
+  const oneWorker = await startGateway(dir, [`--traffic_config_file=${path.join(dir, 'traffic-one-worker.config')}`]);
   const variants: Array<[string, { url: string; child: ChildProcess }, boolean]> = [
     ['plain label', plain, false],
+    [SAME_WORKER, oneWorker, false],
     ['plain label + routing key header', plain, true],
+    [`${SAME_WORKER} + routing key`, oneWorker, true],
     ['split 50/50', split, false],
     ['split 50/50 + routing key (10,007 keys)', split, true],
   ];
@@ -191,8 +203,7 @@ async function serving(): Promise<Array<[string, Cell]>> {
       for (const [name, gw, keys] of variants) rounds.get(name)!.push(await wrk(gw.url, script, gw.child.pid!, keys));
     }
   } finally {
-    plain.child.kill('SIGINT');
-    split.child.kill('SIGINT');
+    for (const gw of [plain, split, oneWorker]) gw.child.kill('SIGINT');
   }
   const median = (cells: Cell[], f: (c: Cell) => number) => percentile(cells.map(f), 50);
   return variants.map(([name]) => {
@@ -213,6 +224,8 @@ async function serving(): Promise<Array<[string, Cell]>> {
 const cost = routingCost();
 const cells = await serving();
 const base = cells[0]![1];
+const cellOf = (name: string) => cells.find(([n]) => n === name)![1];
+const costOf = (prefix: string) => cost.find(([n]) => n.startsWith(prefix))![1];
 const lines = [
   'Routing cost of one lookup (`RoutingTable.resolve`, median of 5 runs of 2,000,000 lookups):',
   '',
@@ -220,7 +233,7 @@ const lines = [
   '|---|---|',
   ...cost.map(([name, ns]) => `| ${name} | ${ns.toFixed(1)} |`),
   '',
-  `Serving throughput, REST predict of half_plus_two under \`labels/stable\`, wrk c=32, ${SECONDS} s × ${ROUNDS} rounds (medians). Both gateways hold versions 1 and 2; the split gateway runs with \`--traffic_config_file\` splitting \`stable\` 50/50 over them, so its requests reach two workers where the plain label's reach one (more worker parallelism on 2 cores): gateway CPU per request is the like-for-like column. "+ routing key" rows set \`x-modelgate-routing-key\` per request from a wrk Lua \`request\` function (which costs wrk itself throughput), so compare them with each other.`,
+  `Serving throughput, REST predict of half_plus_two under \`labels/stable\`, wrk c=32, ${SECONDS} s × ${ROUNDS} rounds (medians). All gateways hold versions 1 and 2. "split 999999/1" runs the whole split lookup on every request but sends all but one in a million to version 1, the plain label's worker: the like-for-like comparison. "split 50/50" sends half to version 2, so its requests reach two workers where the plain label's reach one (on 2 shared cores that moves req/s either way). "+ routing key" rows set \`x-modelgate-routing-key\` per request from a wrk Lua \`request\` function (which costs wrk itself throughput), so compare them with each other.`,
   '',
   '| variant | req/s | vs plain | p50 ms | p99 ms | gateway CPU µs/req | errors |',
   '|---|---|---|---|---|---|---|',
@@ -228,6 +241,12 @@ const lines = [
     ([name, c]) =>
       `| ${name} | ${c.rps.toFixed(0)} | ${(c.rps / base.rps).toFixed(2)}x | ${c.p50ms.toFixed(2)} | ${c.p99ms.toFixed(2)} | ${c.cpuUsPerRequest.toFixed(1)} | ${c.errors} |`,
   ),
+  '',
+  `Reading: a split lookup costs ${(costOf('split label, no routing key') - costOf('plain label')).toFixed(0)} ns more than a plain label's, ` +
+    `${(costOf('split label, routing key') - costOf('plain label')).toFixed(0)} ns more with a routing key, against a request of tens of µs. ` +
+    `Split to the plain label's worker (the like-for-like row): ${(cellOf(SAME_WORKER).rps / base.rps).toFixed(2)}x the plain label's req/s, ` +
+    `gateway CPU ${cellOf(SAME_WORKER).cpuUsPerRequest.toFixed(1)} vs ${base.cpuUsPerRequest.toFixed(1)} µs per request. The 50/50 rows spread the ` +
+    `requests over two workers on the same 2 cores, which moves req/s either way from run to run.`,
 ];
 console.log(lines.join('\n'));
 if (process.argv.includes('--write')) {

@@ -41,6 +41,13 @@ export const SMALL_HEAP_EXEC_ARGV: readonly string[] = ['--max-semi-space-size=1
 const HEALTH_INTERVAL_MS = 250;
 const HEALTH_TIMEOUT_MS = 500;
 const HEALTH_FAILURES = 2;
+/**
+ * How long a worker may go without answering a health check before it counts as hung. Not shorter:
+ * a worker's thread busy with one large request (parsing megabytes of JSON, say) answers nothing
+ * meanwhile, and killing it would fail every request it holds (the fuzz run saw exactly that with
+ * 2 × 500 ms). A stopped or deadlocked worker is still replaced within a few seconds.
+ */
+const HUNG_AFTER_MS = 3000;
 const EMPTY = new Uint8Array(0);
 
 let runDir: string | undefined;
@@ -99,6 +106,7 @@ export class WorkerProcess extends EventEmitter {
   #stopping = false;
   #healthTimer: NodeJS.Timeout | undefined;
   #healthFailures = 0;
+  #lastHealthy = 0;
   readonly #options: WorkerOptions;
 
   constructor(spec: WorkerSpec, options: WorkerOptions) {
@@ -243,9 +251,12 @@ export class WorkerProcess extends EventEmitter {
 
   /**
    * A worker that stops answering its health check (HEALTH_FAILURES in a row, each bounded by
-   * HEALTH_TIMEOUT_MS) is killed, so its exit goes through the normal restart path.
+   * HEALTH_TIMEOUT_MS, and none answered for HUNG_AFTER_MS) is killed, so its exit goes through the
+   * normal restart path.
    */
   #startHealthChecks(): void {
+    this.#healthFailures = 0;
+    this.#lastHealthy = Date.now();
     this.#healthTimer = setInterval(() => {
       const channel = this.#channel;
       if (!channel || this.#stopping) return;
@@ -254,10 +265,11 @@ export class WorkerProcess extends EventEmitter {
         .then((res) => {
           if (res.status !== 200) throw new Error(`health check answered ${res.status}`);
           this.#healthFailures = 0;
+          this.#lastHealthy = Date.now();
         })
         .catch(() => {
           if (this.#stopping) return;
-          if (++this.#healthFailures >= HEALTH_FAILURES) {
+          if (++this.#healthFailures >= HEALTH_FAILURES && Date.now() - this.#lastHealthy >= HUNG_AFTER_MS) {
             this.#child?.kill('SIGKILL');
           }
         });

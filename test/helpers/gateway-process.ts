@@ -104,7 +104,7 @@ export class GatewayProcess {
       for (const line of chunk.toString('utf8').split('\n')) {
         if (!line) continue;
         this.tail.push(line.length > 500 ? `${line.slice(0, 500)}...` : line);
-        if (this.tail.length > 40) this.tail.shift();
+        if (this.tail.length > 400) this.tail.shift();
       }
     };
     this.child.stdout?.on('data', keep);

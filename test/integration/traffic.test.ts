@@ -284,6 +284,37 @@ describe('traffic splits on one gateway', () => {
     assert.match(await metrics(), /modelgate_requests_total\{model="m",version="1",api="predict",entrypoint="REST",code="OK"\} \d+/);
   });
 
+  test('a mirror target that hangs (its worker stopped) holds up no live request; copies beyond the limit are dropped', async () => {
+    await save(trafficFile, split({ 1: 1 }, `mirror { model_name: 'm' label: 'stable' to_version: 3 percent: 100 }\n`));
+    await until('the 100% mirror is in force', async () => (await getJson(`${base}/v1/models/m/labels`)).mirrors.stable?.percent === 100);
+    const dropped = async () => {
+      let n = 0;
+      for (const m of (await registry.metrics()).matchAll(/modelgate_mirror_dropped_total\{model="m",version="3",reason="[a-z_]+"\} (\d+)/g)) n += Number(m[1]);
+      return n;
+    };
+    const droppedBefore = await dropped();
+    const pid = gw.manager.table.resolve('m', '3').replicas[0]?.pid;
+    assert.ok(pid, 'version 3 has a local worker');
+    process.kill(pid, 'SIGSTOP'); // a real hang: the process takes frames and never answers
+    try {
+      // Every live request gets its answer from version 1 although each one's copy goes to the stopped
+      // worker: were the live path waiting on copies, it would stop at the first.
+      const answers = await many(pool, 100, 4);
+      assert.ok(answers.every((a) => a.status === 200 && a.version === 1 && a.header === '1'), JSON.stringify(answers.find((a) => a.version !== 1)));
+      // At most --mirror_max_inflight (16) copies wait on it; the rest are dropped and counted (or, once the
+      // supervisor has replaced the stopped worker, counted as sent to an unavailable version).
+      assert.ok((await dropped()) - droppedBefore >= 1, 'copies beyond the limit are dropped');
+    } finally {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // already replaced by the supervisor
+      }
+    }
+    await save(trafficFile, split({ 1: 80, 2: 20 }));
+    await until('version 3 serves again', async () => (await predict(pool, undefined, '/v1/models/m/versions/3:predict')).version === 3);
+  });
+
   test('GET /v1/models/<m>/labels and `modelgate labels <m>` show splits and mirrors with effective weights', async () => {
     await save(trafficFile, split({ 1: 90, 2: 10 }, `mirror { model_name: 'm' label: 'stable' to_version: 3 percent: 20 }\n`));
     await until('the 90/10 split', async () => (await getJson(`${base}/v1/models/m/labels`)).splits.stable?.versions[0].weight === 90);
