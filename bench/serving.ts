@@ -56,7 +56,7 @@ let scratch = os.tmpdir();
  * rows are accepted, but a batch runs at most 16 rows (enable_large_batch_splitting with
  * max_execution_batch_size): a batch of all 64 requests in flight left the gateway idle while it ran
  * and the worker idle while the gateway answered and parsed the next 64 (measured: 1.5x unbatched at
- * 64, 2.1-2.2x at 16; a row costs about the same in batches of 16 as of 64).
+ * 64, 2.0-2.2x at 16; a row costs about the same in batches of 16 as of 64).
  */
 const BATCHING_PARAMETERS = `max_batch_size { value: 64 }
 batch_timeout_micros { value: 0 }
