@@ -214,8 +214,28 @@ function sampleAll(): void {
   });
   for (const c of childProcesses(process.pid)) if (c.argv[0]?.includes('redis-server')) add(c.pid, 'redis-server');
 }
+// Each gateway's V8 heap in use, from its own metrics: RSS also moves with how large V8 lets its heap
+// grow, so the lowest heap-in-use sample of a period (right after a collection: what is live) tells a
+// leak from a larger heap.
+const heapSamples: Array<Array<{ t: number; used: number }>> = [];
+function sampleHeaps(): void {
+  gateways.forEach((g, i) => {
+    const t = Date.now();
+    fetch(`http://127.0.0.1:${g.restPort}/monitoring/prometheus/metrics`, { signal: AbortSignal.timeout(4000) })
+      .then((res) => res.text())
+      .then((text) => {
+        const used = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1]);
+        if (Number.isFinite(used)) (heapSamples[i] ??= []).push({ t, used });
+      })
+      .catch(() => {});
+  });
+}
 sampleAll();
-const sampler = setInterval(sampleAll, 5_000);
+sampleHeaps();
+const sampler = setInterval(() => {
+  sampleAll();
+  sampleHeaps();
+}, 5_000);
 
 // --- chaos ---------------------------------------------------------------------------------------
 
@@ -358,6 +378,18 @@ for (const [pid, { name, samples: s }] of samples) {
 }
 growth.sort((a, b) => b.growth - a.growth);
 
+/** Per gateway: the lowest V8 heap in use in the first and in the last fifth after warm-up. */
+const heapLive = heapSamples.map((hs, i) => {
+  const end = hs.at(-1)?.t ?? warmEnd;
+  const window = Math.max(15_000, (end - warmEnd) / 5);
+  const low = (from: number, to: number) => Math.min(...hs.filter((x) => x.t >= from && x.t <= to).map((x) => x.used));
+  return { name: `gateway ${i}`, from: low(warmEnd, warmEnd + window), to: low(end - window, end) };
+});
+const heapLine = heapLive
+  .filter((h) => Number.isFinite(h.from) && Number.isFinite(h.to))
+  .map((h) => `${h.name} ${(h.from / 2 ** 20).toFixed(1)} → ${(h.to / 2 ** 20).toFixed(1)} MiB`)
+  .join(', ');
+
 const sent = counts.sent;
 const ok = counts.byStatus['200'] ?? 0;
 const failed = sent - ok;
@@ -384,6 +416,7 @@ const lines = [
   `RSS growth (peak of the last fifth vs the first fifth after a ${(warmupMs / 1000).toFixed(0)} s warm-up; ${growth.length} processes that lived through): ` +
     `gateways ${gatewayGrowth.map((g) => `${g.name} ${fmt(g.from)} → ${fmt(g.to)} (${(g.growth * 100).toFixed(1)}%)`).join(', ')}; ` +
     `largest ${worst ? `${worst.name} ${(worst.growth * 100).toFixed(1)}%` : 'n/a'}`,
+  `V8 heap in use, lowest sample of the first vs the last fifth after warm-up (what is live): ${heapLine}`,
 ];
 process.stdout.write(`\n${lines.join('\n')}\n`);
 for (const g of growth) process.stdout.write(`  ${g.name.padEnd(32)} pid ${String(g.pid).padEnd(8)} ${fmt(g.from)} → ${fmt(g.to)} (${(g.growth * 100).toFixed(1)}%)\n`);
@@ -403,6 +436,9 @@ if (args.write) {
     `| worker restarts | ${restarts.reduce((a, b) => a + b, 0)} (kill -9 sent: ${kills}) | | |`,
     `| largest RSS growth after warm-up | ${worst ? `${(worst.growth * 100).toFixed(1)}% (${worst.name})` : 'n/a'} | < ${rssTolerance * 100}% | ${growth.every((g) => g.growth < rssTolerance) ? 'met' : 'missed'} |`,
     ...gatewayGrowth.map((g) => `| ${g.name} RSS | ${fmt(g.from)} → ${fmt(g.to)} (${(g.growth * 100).toFixed(1)}%) | < ${rssTolerance * 100}% | ${g.growth < rssTolerance ? 'met' : 'missed'} |`),
+    ...heapLive
+      .filter((h) => Number.isFinite(h.from) && Number.isFinite(h.to))
+      .map((h) => `| ${h.name} V8 heap in use (lowest sample, first → last fifth) | ${fmt(h.from)} → ${fmt(h.to)} | | |`),
     '',
     `Chaos events (one every ~${chaosIntervalMs / 1000} s, seeded): ${Object.entries(events).map(([k, n]) => `${k} ×${n}`).join(', ')}. ` +
       `Load: ${rpsPerGateway} req/s per gateway, ${concurrency} concurrent, predict on half_plus_two, add_sub and mlp (stable, canary, latest). ` +
