@@ -111,6 +111,13 @@ const stopAll = async () => {
   await redis?.stop();
 };
 process.on('SIGINT', () => void stopAll().then(() => process.exit(130)));
+// A failure of this script itself must not leave its gateways and workers running.
+const fail = (err: unknown) => {
+  process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+  void stopAll().finally(() => process.exit(1));
+};
+process.on('uncaughtException', fail);
+process.on('unhandledRejection', fail);
 
 for (let i = 0; i < 2; i++) {
   gateways.push(
@@ -394,6 +401,8 @@ const sent = counts.sent;
 const ok = counts.byStatus['200'] ?? 0;
 const failed = sent - ok;
 const p = (q: number) => percentile(counts.latenciesMs, q);
+// Not Math.max(...latencies): spreading a long run's 100k+ samples overflows the call stack.
+const maxLatency = counts.latenciesMs.reduce((m, x) => (x > m ? x : m), 0);
 const seconds = (Date.now() - loadStart) / 1000;
 const worst = growth[0];
 const gatewayGrowth = growth.filter((g) => g.name.startsWith('gateway'));
@@ -410,7 +419,7 @@ const statusList = Object.entries(counts.byStatus)
 const lines = [
   `${minutes} min, 2 gateways × ${replicas} replica(s)${redis ? ', Redis' : ''}; load ${rpsPerGateway} req/s per gateway (${concurrency} concurrent each, ${timeoutMs} ms timeout)`,
   `requests sent: ${sent} (${(sent / seconds).toFixed(0)}/s), ok: ${ok}, failed: ${failed}${failed ? ` (${statusList})` : ''}`,
-  `latency ms: p50 ${p(50).toFixed(1)}, p99 ${p(99).toFixed(1)}, max ${Math.max(...counts.latenciesMs).toFixed(1)}`,
+  `latency ms: p50 ${p(50).toFixed(1)}, p99 ${p(99).toFixed(1)}, max ${maxLatency.toFixed(1)}`,
   `chaos: ${Object.entries(events).map(([k, n]) => `${k} ×${n}`).join(', ')}`,
   `worker restarts (gateway metrics): ${restarts.map((r, i) => `gw${i} ${r}`).join(', ')}; kill -9 sent: ${kills}`,
   `RSS growth (peak of the last fifth vs the first fifth after a ${(warmupMs / 1000).toFixed(0)} s warm-up; ${growth.length} processes that lived through): ` +
@@ -432,7 +441,7 @@ if (args.write) {
     '|---|---|---|---|',
     `| requests sent | ${sent.toLocaleString('en')} (${(sent / seconds).toFixed(0)}/s over 2 gateways) | | |`,
     `| failed requests | ${failed}${failed ? ` (${statusList})` : ''} | 0 with ≥ 2 replicas | ${replicas < 2 ? 'n/a' : failed === 0 ? 'met' : 'missed'} |`,
-    `| latency p50 / p99 / max | ${p(50).toFixed(1)} / ${p(99).toFixed(1)} / ${Math.max(...counts.latenciesMs).toFixed(1)} ms | | |`,
+    `| latency p50 / p99 / max | ${p(50).toFixed(1)} / ${p(99).toFixed(1)} / ${maxLatency.toFixed(1)} ms | | |`,
     `| worker restarts | ${restarts.reduce((a, b) => a + b, 0)} (kill -9 sent: ${kills}) | | |`,
     `| largest RSS growth after warm-up | ${worst ? `${(worst.growth * 100).toFixed(1)}% (${worst.name})` : 'n/a'} | < ${rssTolerance * 100}% | ${growth.every((g) => g.growth < rssTolerance) ? 'met' : 'missed'} |`,
     ...gatewayGrowth.map((g) => `| ${g.name} RSS | ${fmt(g.from)} → ${fmt(g.to)} (${(g.growth * 100).toFixed(1)}%) | < ${rssTolerance * 100}% | ${g.growth < rssTolerance ? 'met' : 'missed'} |`),
